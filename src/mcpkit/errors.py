@@ -1,0 +1,160 @@
+"""The one error tree of mcpkit.
+
+Every error a user can cause or meet derives from :class:`McpkitError` and carries
+three things: a message (what failed and why), a hint (what to do, ideally the exact
+command) and a stable ``code`` that scripts and docs can rely on. The CLI prints them
+once, at the edge, and exits with the class's ``exit_code``; nothing below the CLI
+prints or exits.
+
+::
+
+    McpkitError                      exit 1   generic failure
+    ├── UsageError                   exit 2   a command was called wrongly
+    ├── NotFoundError                exit 3   something named does not exist
+    │   ├── UnknownServerError
+    │   ├── UnknownProfileError
+    │   ├── UnknownCatalogError
+    │   └── UnknownSecretError
+    ├── InvalidInputError            exit 4   input failed validation; nothing was stored
+    │   ├── CatalogFormatError       a catalog document is malformed
+    │   ├── ProfileFormatError       a profile document is malformed
+    │   └── ConfigValidationError    a server config value breaks its JSON Schema
+    ├── ConflictError                exit 5   the thing exists already / is in use
+    ├── SourceError                  exit 6   a catalog source could not be fetched or read
+    ├── SecretStoreError             exit 7   the secret store failed (locked, corrupt, read-only)
+    ├── StateError                   exit 8   the state database is unusable (locked, newer schema)
+    └── RuntimeUnavailableError      exit 9   a runtime the task needs is missing (docker, bwrap…)
+
+Foreign exceptions (sqlite3, httpx, yaml, OSError…) are translated into this tree where
+the dependency is called, never re-raised raw to the user.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class McpkitError(Exception):
+    """Base of every mcpkit error: a message, a hint and a stable code."""
+
+    exit_code: ClassVar[int] = 1
+    default_code: ClassVar[str] = "error"
+
+    def __init__(self, message: str, *, hint: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.code = code or self.default_code
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, object]:
+        """The error as plain data, for ``--json`` output."""
+        return {"error": self.code, "message": self.message, "hint": self.hint}
+
+
+class UsageError(McpkitError):
+    """A command was called with options that do not fit together."""
+
+    exit_code = 2
+    default_code = "usage"
+
+
+class NotFoundError(McpkitError):
+    """Something the user named does not exist."""
+
+    exit_code = 3
+    default_code = "not-found"
+
+
+class UnknownServerError(NotFoundError):
+    """A server id is in no catalog (or not in the profile)."""
+
+    default_code = "unknown-server"
+
+
+class UnknownProfileError(NotFoundError):
+    """A profile name does not exist."""
+
+    default_code = "unknown-profile"
+
+
+class UnknownCatalogError(NotFoundError):
+    """A catalog source or custom catalog name does not exist."""
+
+    default_code = "unknown-catalog"
+
+
+class UnknownSecretError(NotFoundError):
+    """A secret name is not set in the store."""
+
+    default_code = "unknown-secret"
+
+
+class InvalidInputError(McpkitError):
+    """Input failed validation. Nothing was stored."""
+
+    exit_code = 4
+    default_code = "invalid-input"
+
+
+class CatalogFormatError(InvalidInputError):
+    """A catalog document (file, URL, registry answer) is malformed."""
+
+    default_code = "catalog-format"
+
+
+class ProfileFormatError(InvalidInputError):
+    """A profile document (export file, Docker MCP Toolkit config) is malformed."""
+
+    default_code = "profile-format"
+
+
+class ConfigValidationError(InvalidInputError):
+    """A server config value does not satisfy the server's config schema."""
+
+    default_code = "config-invalid"
+
+
+class ConflictError(McpkitError):
+    """The thing exists already, or is still in use."""
+
+    exit_code = 5
+    default_code = "conflict"
+
+
+class SourceError(McpkitError):
+    """A catalog source could not be fetched or read; its previous copy is kept."""
+
+    exit_code = 6
+    default_code = "source-unavailable"
+
+
+class SecretStoreError(McpkitError):
+    """The secret store failed: locked, corrupt, wrong key, or read-only."""
+
+    exit_code = 7
+    default_code = "secret-store"
+
+
+class StateError(McpkitError):
+    """The state database cannot be used (locked for too long, written by a newer mcpkit)."""
+
+    exit_code = 8
+    default_code = "state"
+
+
+class RuntimeUnavailableError(McpkitError):
+    """A runtime or tool the task needs (docker, bubblewrap, uv…) is not available."""
+
+    exit_code = 9
+    default_code = "runtime-unavailable"
+
+
+def format_error(err: McpkitError) -> str:
+    """Render an error the way the CLI prints it: ``error[code]: message`` and a hint line."""
+    text = f"error[{err.code}]: {err.message}"
+    if err.hint:
+        text += f"\n  hint: {err.hint}"
+    return text

@@ -1,0 +1,92 @@
+"""User settings: ``config.toml`` in the config directory.
+
+Settings are small and rarely written, so they live in a TOML file people can edit
+by hand (and ``mcpkit config set`` writes atomically), not in the state database.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mcpkit.errors import InvalidInputError
+
+
+class SecretsSettings(BaseModel):
+    """Which secret store to use, and how it is set up."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: ``file`` (encrypted file, default), ``keyring``, ``env`` (read-only) or ``command``.
+    store: Literal["file", "keyring", "env", "command"] = "file"
+    #: For ``file``: where the encryption key comes from. ``auto`` tries the OS keyring,
+    #: then ``MCPKIT_SECRETS_PASSPHRASE``, then a 0600 key file beside the config.
+    key_source: Literal["auto", "keyring", "passphrase", "keyfile"] = "auto"
+    #: For ``command``: argv templates; ``{name}`` is replaced by the storage key.
+    #: ``get`` prints the value on stdout; ``set`` reads it on stdin.
+    get_command: list[str] = Field(default_factory=list)
+    set_command: list[str] = Field(default_factory=list)
+    delete_command: list[str] = Field(default_factory=list)
+    list_command: list[str] = Field(default_factory=list)
+
+
+class Settings(BaseModel):
+    """Everything ``config.toml`` can hold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    secrets: SecretsSettings = Field(default_factory=SecretsSettings)
+
+
+def load_settings(path: Path) -> Settings:
+    """Read settings; a missing file means defaults, a broken one is an error."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return Settings()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        return Settings.model_validate(tomllib.loads(raw.decode()))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(
+            f"{path} is not valid TOML: {exc}", hint=f"fix or remove {path}"
+        ) from exc
+    except ValidationError as exc:
+        raise InvalidInputError(
+            f"{path} has invalid settings: {_first_error(exc)}",
+            hint="see 'mcpkit config ls' for the known settings",
+        ) from exc
+
+
+def save_settings(path: Path, settings: Settings) -> None:
+    """Write settings atomically (temp file + rename), mode 0600."""
+    data: dict[str, Any] = settings.model_dump(mode="json", exclude_defaults=True)
+    atomic_write(path, tomli_w.dumps(data).encode())
+
+
+def atomic_write(path: Path, content: bytes, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``content`` so readers see the old or the new file, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    return f"{where}: {err['msg']}" if where else str(err["msg"])
