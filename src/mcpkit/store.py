@@ -145,9 +145,7 @@ class Database:
         self.path = path
         try:
             # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE below).
-            self._conn = sqlite3.connect(
-                path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
-            )
+            self._conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
             self._conn.row_factory = sqlite3.Row
             self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self._conn.execute("PRAGMA journal_mode = WAL")
@@ -185,7 +183,9 @@ class Database:
             self._conn.execute("ROLLBACK")
             raise _state_error(self.path, exc) from exc
 
-    def query(self, sql: str, params: tuple[object, ...] | dict[str, object] = ()) -> list[sqlite3.Row]:
+    def query(
+        self, sql: str, params: tuple[object, ...] | dict[str, object] = ()
+    ) -> list[sqlite3.Row]:
         """Run a read query and return all rows."""
         try:
             return list(self._conn.execute(sql, params))

@@ -70,8 +70,10 @@ class PackageSource(_Model):
         """``name==version`` (PyPI) or ``name@version`` (npm), or the bare name."""
         if not self.version:
             return self.name
-        return f"{self.name}=={self.version}" if self.registry == "pypi" else (
-            f"{self.name}@{self.version}"
+        return (
+            f"{self.name}=={self.version}"
+            if self.registry == "pypi"
+            else (f"{self.name}@{self.version}")
         )
 
 
@@ -240,7 +242,9 @@ class ServerSpec(_Model):
             try:
                 Draft202012Validator.check_schema(value)
             except SchemaError as exc:
-                raise ValueError(f"config_schema is not a valid JSON Schema: {exc.message}") from exc
+                raise ValueError(
+                    f"config_schema is not a valid JSON Schema: {exc.message}"
+                ) from exc
         return value
 
     @property

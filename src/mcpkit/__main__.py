@@ -1,0 +1,5 @@
+"""``python -m mcpkit``."""
+
+from mcpkit.cli.main import main
+
+main()

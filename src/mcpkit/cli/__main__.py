@@ -1,0 +1,5 @@
+"""``python -m mcpkit.cli``."""
+
+from mcpkit.cli.main import main
+
+main()
