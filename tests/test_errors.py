@@ -24,6 +24,14 @@ def test_every_error_class_is_documented_with_its_code_and_exit_status() -> None
         assert rows.get(cls.default_code) == str(cls.exit_code), cls.__name__
 
 
+def test_every_specific_code_raised_in_the_source_is_documented() -> None:
+    src = Path(__file__).parents[1] / "src" / "mcpkit"
+    raised = {m for f in src.rglob("*.py") for m in re.findall(r'code="([a-z-]+)"', f.read_text())}
+    documented = set(re.findall(r"^\| `([a-z-]+)` \|", DOC.read_text(), re.M))
+    assert raised
+    assert raised <= documented
+
+
 def test_codes_are_unique() -> None:
     codes = [c.default_code for c in _classes()]
     assert len(codes) == len(set(codes))

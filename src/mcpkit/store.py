@@ -192,6 +192,11 @@ class Database:
         except sqlite3.Error as exc:
             raise _state_error(self.path, exc) from exc
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The connection, for read-only helpers that run their own queries."""
+        return self._conn
+
     def get_meta(self, key: str) -> str | None:
         """A value from the ``meta`` table."""
         rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))

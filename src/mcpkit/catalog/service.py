@@ -262,7 +262,7 @@ class CatalogService:
 
     def search(self, text: str, limit: int = 50) -> list[Entry]:
         """Servers matching ``text``, best first."""
-        ids = search_ids(self._db._conn, text, limit)
+        ids = search_ids(self._db.connection, text, limit)
         # A word that is exactly a server id names that server: it goes first.
         words = set(text.lower().split())
         ids.sort(key=lambda i: i not in words)
