@@ -25,7 +25,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mcpkit.catalog.document import CatalogDocument, explain_validation_error
+from mcpkit.catalog.document import (
+    CatalogDocument,
+    collect_converted,
+    explain_validation_error,
+)
 from mcpkit.catalog.model import (
     CONFIG_KEY_RE,
     ENV_NAME_RE,
@@ -72,19 +76,10 @@ def parse_docker_catalog(data: Mapping[str, Any], *, origin: str) -> CatalogDocu
             f"{origin}: 'registry' is not a mapping of server names to entries",
             hint="a Docker catalog looks like 'registry: {name: {title: ..., image: ...}}'",
         )
-    specs: list[ServerSpec] = []
-    warnings: list[str] = []
-    seen: set[str] = set()
-    for name, entry in registry.items():
-        spec, entry_warnings = convert_catalog_entry(str(name), entry, origin=origin)
-        warnings.extend(entry_warnings)
-        if spec is None:
-            continue
-        if spec.id in seen:
-            warnings.append(f"{origin}: {name}: skipped: another entry has the id {spec.id!r}")
-            continue
-        seen.add(spec.id)
-        specs.append(spec)
+    specs, warnings = collect_converted(
+        (f"{origin}: {name}", *convert_catalog_entry(str(name), entry, origin=origin))
+        for name, entry in registry.items()
+    )
     title = data.get("displayName") or data.get("name") or ""
     return CatalogDocument(
         name=str(data.get("name") or ""),

@@ -258,6 +258,29 @@ def check_unique_ids(specs: Iterable[ServerSpec], *, origin: str) -> None:
         seen[spec.id] = index
 
 
+def collect_converted(
+    results: Iterable[tuple[str, ServerSpec | None, list[str]]],
+) -> tuple[list[ServerSpec], list[str]]:
+    """Keep converted specs in order, dropping failed ones and later entries of a taken id.
+
+    ``results`` are ``(where, spec or None, warnings)`` per converted entry; the
+    warnings of all entries are gathered, plus one per dropped duplicate.
+    """
+    specs: list[ServerSpec] = []
+    warnings: list[str] = []
+    first: dict[str, str] = {}
+    for where, spec, spec_warnings in results:
+        warnings.extend(spec_warnings)
+        if spec is None:
+            continue
+        if spec.id in first:
+            warnings.append(f"{where}: skipped: {first[spec.id]} has the id {spec.id!r} already")
+            continue
+        first[spec.id] = where
+        specs.append(spec)
+    return specs, warnings
+
+
 def dump_catalog(name: str, description: str, servers: Iterable[ServerSpec]) -> dict[str, Any]:
     """The inverse of :func:`parse_catalog`: plain data ready for YAML or JSON."""
     data: dict[str, Any] = {"version": CATALOG_VERSION, "name": name}

@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 
 from mcpkit.catalog.docker_format import convert_server_yaml
-from mcpkit.catalog.document import CatalogDocument, decode_document
+from mcpkit.catalog.document import CatalogDocument, collect_converted, decode_document
 from mcpkit.catalog.model import ServerSpec
 from mcpkit.catalog.sources.base import (
     SOURCE_HINT,
@@ -68,9 +68,8 @@ class FolderSource:
         return parsed_result(self._convert(read), new)
 
     def _convert(self, read: list[tuple[Path, bytes, bytes | None]]) -> CatalogDocument:
-        specs: list[ServerSpec] = []
         warnings: list[str] = []
-        seen: dict[str, Path] = {}
+        converted: list[tuple[str, ServerSpec | None, list[str]]] = []
         for path, data, tools_bytes in read:
             origin = str(path)
             if len(data) > MAX_FILE_BYTES:
@@ -82,15 +81,9 @@ class FolderSource:
                 warnings.append(f"{exc.message} (skipped)")
                 continue
             tools = _tools(path.with_name("tools.json"), tools_bytes, warnings)
-            spec, spec_warnings = convert_server_yaml(document, origin=origin, tools=tools)
-            warnings += spec_warnings
-            if spec is None:
-                continue
-            if spec.id in seen:
-                warnings.append(f"{origin}: skipped: {seen[spec.id]} has the id {spec.id!r}")
-                continue
-            seen[spec.id] = path
-            specs.append(spec)
+            converted.append((origin, *convert_server_yaml(document, origin=origin, tools=tools)))
+        specs, converted_warnings = collect_converted(converted)
+        warnings += converted_warnings
         return CatalogDocument(
             name=self.root.name,
             description=f"servers in {self.root}",

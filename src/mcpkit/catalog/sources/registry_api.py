@@ -21,7 +21,11 @@ import orjson
 from pydantic import ValidationError
 
 from mcpkit.catalog.docker_format import derive_secret_name
-from mcpkit.catalog.document import CatalogDocument, explain_validation_error
+from mcpkit.catalog.document import (
+    CatalogDocument,
+    collect_converted,
+    explain_validation_error,
+)
 from mcpkit.catalog.model import (
     CONFIG_KEY_RE,
     ENV_NAME_RE,
@@ -133,18 +137,12 @@ def _next_cursor(page: Mapping[str, Any], url: str) -> str | None:
 def convert_listing(items: list[Any], *, origin: str) -> CatalogDocument:
     """Keep the latest version of each listed server and convert it."""
     warnings: list[str] = []
-    specs: list[ServerSpec] = []
-    seen: set[str] = set()
-    for server in _latest_versions(items, origin=origin, warnings=warnings):
-        spec, spec_warnings = convert_server_json(server, origin=origin)
-        warnings.extend(spec_warnings)
-        if spec is None:
-            continue
-        if spec.id in seen:
-            warnings.append(f"{origin}: {server['name']}: skipped: its id {spec.id!r} is taken")
-            continue
-        seen.add(spec.id)
-        specs.append(spec)
+    latest = _latest_versions(items, origin=origin, warnings=warnings)
+    specs, converted_warnings = collect_converted(
+        (f"{origin}: {server['name']}", *convert_server_json(server, origin=origin))
+        for server in latest
+    )
+    warnings.extend(converted_warnings)
     return CatalogDocument(
         name="", description=f"servers listed by {origin}", servers=specs, warnings=warnings
     )
