@@ -21,8 +21,8 @@ run: $(BIN)/.installed
 test: lint typecheck unit
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
 
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
