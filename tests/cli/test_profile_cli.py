@@ -161,3 +161,18 @@ def test_a_broken_docker_toolkit_file_is_reported_not_fatal_on_first_run(
     result = run("profile", "import", "--from-docker", code=4)
     assert "registry.yaml is not valid YAML" in result.stderr
     assert (mcp / "registry.yaml").read_text() == "registry: [unclosed\n"
+
+
+def test_a_server_whose_catalog_is_gone_is_reported_not_fatal(run: Run, tmp_path: Path) -> None:
+    run("catalog", "create", "mine")
+    run("catalog", "server", "add", "mine", "hello", "--command", "hello")
+    run("server", "add", "hello")
+    run("server", "add", "time")
+    run("catalog", "source", "rm", "mine")
+    out = run("profile", "show").stdout
+    assert "in no catalog any more" in out
+    assert "time  [pypi]" in out
+    shown = json.loads(run("profile", "show", "--json").stdout)
+    assert [s["kind"] for s in shown["servers"]] == ["missing", "pypi"]
+    run("secret", "ls")
+    run("server", "rm", "hello")

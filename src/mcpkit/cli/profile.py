@@ -71,17 +71,20 @@ def show(app: App, name: str, as_json: bool) -> None:
     profile = app.profiles.get(name)
     rows: list[dict[str, Any]] = []
     for server in profile.servers:
-        spec = app.profiles.spec_for(server)
-        missing = missing_required(spec, server.config)
+        spec = app.profiles.find_spec(server)
         rows.append(
             {
                 "id": server.id,
-                "kind": kind_of(spec),
-                "remote": spec.is_remote,
+                "kind": kind_of(spec) if spec else "missing",
+                "remote": spec.is_remote if spec else False,
                 "own_spec": server.spec is not None,
                 "config": server.config,
                 "tools": server.tools.model_dump(),
-                "missing_config": missing,
+                "missing_config": missing_required(spec, server.config) if spec else [],
+                "problem": None
+                if spec
+                else "in no catalog any more: re-add its catalog source, "
+                f"or remove it with 'mcpkit profile server rm {server.id}'",
             }
         )
     needs = app.secrets.requirements(name) if profile.servers else []
@@ -109,6 +112,8 @@ def show(app: App, name: str, as_json: bool) -> None:
         click.echo(f"  {row['id']}  [{row['kind']}]" + ("  (own spec)" if row["own_spec"] else ""))
         for key, value in row["config"].items():
             click.echo(f"    config {key} = {value!r}")
+        if row["problem"]:
+            click.echo(f"    {row['problem']}")
         for key in row["missing_config"]:
             click.echo(f"    config {key} is required and not set")
         tools = row["tools"]

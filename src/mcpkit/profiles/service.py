@@ -171,6 +171,13 @@ class ProfileService:
             )
         return entry.spec
 
+    def find_spec(self, server: ProfileServer) -> ServerSpec | None:
+        """Like :meth:`spec_for`, but None when the server is in no catalog any more."""
+        try:
+            return self.spec_for(server)
+        except UnknownServerError:
+            return None
+
     def add_server(
         self,
         profile: str,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mcpkit.catalog.model import SECRET_NAME_RE
-from mcpkit.errors import SecretStoreError, UnknownSecretError, UnknownServerError, UsageError
+from mcpkit.errors import SecretStoreError, UnknownSecretError, UsageError
 from mcpkit.profiles.service import ProfileService
 from mcpkit.secrets.base import SecretStore
 from mcpkit.store import Database, utcnow
@@ -129,8 +129,8 @@ class SecretService:
         """The secrets the servers of a profile need, and where each is set."""
         result = []
         for server in self._profiles.get(profile).servers:
-            spec = self._profiles.spec_for(server)
-            for ref in spec.secrets:
+            spec = self._profiles.find_spec(server)
+            for ref in spec.secrets if spec else []:
                 where = None
                 if self.store.get(storage_key(ref.name, profile)) is not None:
                     where = "profile"
@@ -168,11 +168,8 @@ class SecretService:
         users: dict[str, list[tuple[str, str]]] = {}
         for summary in self._profiles.list_profiles():
             for server in self._profiles.get(summary.name).servers:
-                try:
-                    spec = self._profiles.spec_for(server)
-                except UnknownServerError:  # gone from the catalogs: declares nothing now
-                    continue
-                for name in spec.secret_names:
+                spec = self._profiles.find_spec(server)  # None: gone, declares nothing now
+                for name in spec.secret_names if spec else []:
                     users.setdefault(name, []).append((summary.name, server.id))
         return users
 
