@@ -23,12 +23,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
 from mcpkit.catalog.document import (
     CatalogDocument,
+    SkipEntry,
     collect_converted,
-    explain_validation_error,
+    convert_entry,
 )
 from mcpkit.catalog.model import (
     CONFIG_KEY_RE,
@@ -57,10 +56,6 @@ _SHELL_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # A ':' that is not inside a {{…}} template (filters such as "or:x" contain colons).
 _VOLUME_SPLIT_RE = re.compile(r":(?![^{]*\}\})")
 _TRANSPORTS = {"sse": "sse", "streamable-http": "streamable-http", "http": "streamable-http"}
-
-
-class _SkipError(Exception):
-    """The entry cannot be converted safely; the message says why."""
 
 
 def is_docker_catalog(data: object) -> bool:
@@ -150,18 +145,9 @@ def convert_catalog_entry(
     (each starts with ``origin: name:``).
     """
     where = f"{origin}: {name}"
-    warnings: list[str] = []
     if not isinstance(entry, Mapping):
         return None, [f"{where}: skipped: the entry is not a mapping"]
-    try:
-        fields = _Converter(name, entry, warnings).fields()
-        spec = ServerSpec.model_validate(fields)
-    except _SkipError as exc:
-        return None, [f"{where}: {w}" for w in warnings] + [f"{where}: skipped: {exc}"]
-    except ValidationError as exc:
-        reason = explain_validation_error(exc)
-        return None, [f"{where}: {w}" for w in warnings] + [f"{where}: skipped: {reason}"]
-    return spec, [f"{where}: {w}" for w in warnings]
+    return convert_entry(where, lambda warnings: _Converter(name, entry, warnings).fields())
 
 
 def derive_secret_name(server_id: str, name: str) -> str:
@@ -193,7 +179,7 @@ class _Converter:
 
     def fields(self) -> dict[str, Any]:
         if not SERVER_ID_RE.fullmatch(self.id):
-            raise _SkipError(
+            raise SkipEntry(
                 f"{self.name!r} is not a usable server id (lower-case letters, digits, .-_/)"
             )
         for key in PRIVILEGED_KEYS:
@@ -215,7 +201,7 @@ class _Converter:
         url = remote.get("url") or self.entry.get("sseEndpoint")
         kind = self.entry.get("type")
         if kind == "poci":
-            raise _SkipError("'poci' entries (tools run as one-off containers) are not supported")
+            raise SkipEntry("'poci' entries (tools run as one-off containers) are not supported")
         if url or kind == "remote":
             fields["source"] = self._remote(remote, secrets)
         elif kind in (None, "server") and _text(self.entry.get("image")):
@@ -228,9 +214,9 @@ class _Converter:
             fields["network"] = self._network()
             secrets += self._oauth_secrets(secrets)
         elif kind in (None, "server"):
-            raise _SkipError("it has neither an image nor a remote url")
+            raise SkipEntry("it has neither an image nor a remote url")
         else:
-            raise _SkipError(f"unknown type {kind!r} (expected server or remote)")
+            raise SkipEntry(f"unknown type {kind!r} (expected server or remote)")
         fields["secrets"] = secrets
         fields["env"] = self._env(secrets)
         return fields
@@ -276,13 +262,13 @@ class _Converter:
         refs: list[SecretRef] = []
         for item in _list(self.entry, "secrets"):
             if not isinstance(item, Mapping) or not _text(item.get("name")):
-                raise _SkipError("a secret has no name")
+                raise SkipEntry("a secret has no name")
             refs.append(self._secret_ref(item["name"], item.get("env"), item))
         return refs
 
     def _secret_ref(self, name: str, env: object, item: Mapping[str, Any]) -> SecretRef:
         if not isinstance(env, str) or not ENV_NAME_RE.fullmatch(env):
-            raise _SkipError(f"secret {name!r} has no valid 'env' to reach the server")
+            raise SkipEntry(f"secret {name!r} has no valid 'env' to reach the server")
         if not SECRET_NAME_RE.fullmatch(name):
             new = derive_secret_name(self.id, name)
             self.warnings.append(f"secret {name!r} renamed to {new!r} (names are <server>.<key>)")
@@ -312,14 +298,14 @@ class _Converter:
         # Sources stay plain data so that ServerSpec reports errors as "source.<field>".
         url = remote.get("url") or self.entry.get("sseEndpoint")
         if not isinstance(url, str) or not url:
-            raise _SkipError("it is a remote server without a url")
+            raise SkipEntry("it is a remote server without a url")
         raw_transport = remote.get("transport_type")
         if raw_transport is None:
             transport = "sse" if not remote.get("url") else "streamable-http"
         elif raw_transport in _TRANSPORTS:
             transport = _TRANSPORTS[raw_transport]
         else:
-            raise _SkipError(f"unknown remote transport {raw_transport!r} (expected sse or http)")
+            raise SkipEntry(f"unknown remote transport {raw_transport!r} (expected sse or http)")
         by_env = {s.env: s.name for s in secrets}
         headers: dict[str, str] = {}
         for key, value in _mapping(remote.get("headers")).items():
@@ -338,9 +324,7 @@ class _Converter:
     def _header(self, value: str, by_env: Mapping[str | None, str]) -> str:
         def secret(match: re.Match[str]) -> str:
             if match.group(1) not in by_env:
-                raise _SkipError(
-                    f"header refers to ${{{match.group(1)}}}, which no secret provides"
-                )
+                raise SkipEntry(f"header refers to ${{{match.group(1)}}}, which no secret provides")
             return "{{secret:" + by_env[match.group(1)] + "}}"
 
         return _SHELL_VAR_RE.sub(secret, self._template(value))
@@ -378,7 +362,7 @@ class _Converter:
             source, target = parts[0], parts[1]
             mode = parts[2] if len(parts) > 2 else ""
             if "{{" in target or not target.startswith("/"):
-                raise _SkipError(f"volume {text!r}: its target must be a fixed absolute path")
+                raise SkipEntry(f"volume {text!r}: its target must be a fixed absolute path")
             if "{{" in source:
                 volumes.append(
                     Volume(
@@ -432,12 +416,12 @@ class _Converter:
                     path = path[len(prefix) :]
                     break
             if not CONFIG_KEY_RE.fullmatch(path):
-                raise _SkipError(f"template {match.group(0)!r} does not name a config key")
+                raise SkipEntry(f"template {match.group(0)!r} does not name a config key")
             for name in filters:
                 # "into" spreads a list into several arguments; on a scalar it changes nothing.
                 if name == "into" and self._property_type(path) not in (None, "array"):
                     continue
-                raise _SkipError(
+                raise SkipEntry(
                     f"template {match.group(0)!r} uses {name!r}, which mcpkit cannot express"
                 )
             return "{{" + path + "}}"
@@ -465,7 +449,7 @@ def _list(data: Mapping[str, Any], key: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise _SkipError(f"{key!r} is not a list")
+        raise SkipEntry(f"{key!r} is not a list")
     return value
 
 
@@ -478,4 +462,4 @@ def _scalar(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, str | int | float):
         return str(value)
-    raise _SkipError(f"{value!r} is not a plain value")
+    raise SkipEntry(f"{value!r} is not a plain value")

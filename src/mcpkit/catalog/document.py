@@ -22,7 +22,7 @@ the server (index and id) and the field, in plain words; never a pydantic dump.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -256,6 +256,34 @@ def check_unique_ids(specs: Iterable[ServerSpec], *, origin: str) -> None:
                 hint="give each server a unique id, or remove one of them",
             )
         seen[spec.id] = index
+
+
+class SkipEntry(Exception):  # noqa: N818 - a signal to skip, not an error for the user
+    """A foreign entry cannot be converted safely; the message says why."""
+
+
+def convert_entry(
+    where: str, fields: Callable[[list[str]], dict[str, Any]]
+) -> tuple[ServerSpec | None, list[str]]:
+    """Build and validate one spec converted from a foreign format.
+
+    ``fields`` gathers the spec's fields, appending warnings to the list it gets, and
+    raises :class:`SkipEntry` when the entry cannot be converted. Every warning comes
+    back prefixed with ``where``; a skipped or invalid entry gives ``None`` and a
+    last warning saying why.
+    """
+    warnings: list[str] = []
+    try:
+        spec: ServerSpec | None = ServerSpec.model_validate(fields(warnings))
+        reason = None
+    except SkipEntry as exc:
+        spec, reason = None, str(exc)
+    except ValidationError as exc:
+        spec, reason = None, explain_validation_error(exc)
+    out = [f"{where}: {w}" for w in warnings]
+    if reason is not None:
+        out.append(f"{where}: skipped: {reason}")
+    return spec, out
 
 
 def collect_converted(

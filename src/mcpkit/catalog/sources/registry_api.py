@@ -18,13 +18,13 @@ from typing import Any
 
 import httpx
 import orjson
-from pydantic import ValidationError
 
 from mcpkit.catalog.docker_format import derive_secret_name
 from mcpkit.catalog.document import (
     CatalogDocument,
+    SkipEntry,
     collect_converted,
-    explain_validation_error,
+    convert_entry,
 )
 from mcpkit.catalog.model import (
     CONFIG_KEY_RE,
@@ -214,19 +214,7 @@ def convert_server_json(server: object, *, origin: str) -> tuple[ServerSpec | No
     if not isinstance(server, Mapping) or not isinstance(server.get("name"), str):
         return None, [f"{origin}: skipped: an entry has no name"]
     where = f"{origin}: {server['name']}"
-    warnings: list[str] = []
-    try:
-        spec = ServerSpec.model_validate(_ServerJson(server, warnings).fields())
-    except _SkipError as exc:
-        return None, [f"{where}: {w}" for w in warnings] + [f"{where}: skipped: {exc}"]
-    except ValidationError as exc:
-        reason = explain_validation_error(exc)
-        return None, [f"{where}: {w}" for w in warnings] + [f"{where}: skipped: {reason}"]
-    return spec, [f"{where}: {w}" for w in warnings]
-
-
-class _SkipError(Exception):
-    """The server cannot be converted safely; the message says why."""
+    return convert_entry(where, lambda warnings: _ServerJson(server, warnings).fields())
 
 
 class _ServerJson:
@@ -243,7 +231,7 @@ class _ServerJson:
 
     def fields(self) -> dict[str, Any]:
         if not SERVER_ID_RE.fullmatch(self.id):
-            raise _SkipError(f"{self.name!r} is not a usable server id")
+            raise SkipEntry(f"{self.name!r} is not a usable server id")
         namespace, _, last = self.name.rpartition("/")
         fields: dict[str, Any] = {
             "id": self.id,
@@ -296,7 +284,7 @@ class _ServerJson:
                 }
                 return {"type": "remote", "url": url, "transport": kind, "headers": headers}
             notes.append(f"a {kind} remote")
-        raise _SkipError(f"nothing mcpkit can run ({', '.join(notes) or 'no packages or remotes'})")
+        raise SkipEntry(f"nothing mcpkit can run ({', '.join(notes) or 'no packages or remotes'})")
 
     def _package(self, pkg: Mapping[str, Any], kind: str, base: str) -> dict[str, Any]:
         identifier = _text(_get(pkg, "identifier", "name"))
@@ -320,7 +308,7 @@ class _ServerJson:
 
     def _argument(self, arg: Mapping[str, Any]) -> None:
         if _get(arg, "isSecret", "is_secret") is True:
-            raise _SkipError(
+            raise SkipEntry(
                 "an argument is a secret, and mcpkit never puts secrets on a command line"
             )
         name = _text(arg.get("name"))
@@ -385,7 +373,7 @@ class _ServerJson:
             spec = _mapping(variables[var])
             if _get(spec, "isSecret", "is_secret") is True:
                 if in_argv:
-                    raise _SkipError(
+                    raise SkipEntry(
                         f"argument variable {var!r} is a secret; secrets never go in argv"
                     )
                 return "{{secret:" + self._secret(var, var, spec) + "}}"
