@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 
+from mcpkit.catalog.model import ServerSpec
 from mcpkit.catalog.service import CatalogService
 from mcpkit.errors import McpkitError
 from mcpkit.profiles.docker_toolkit import (
@@ -59,7 +60,7 @@ class App:
         service = ProfileService(self.db, self.catalog)
         if self.db.get_meta(MIGRATION_KEY) is None:
             try:
-                self.notices.extend(self.import_docker_toolkit(first_run=True))
+                self.notices.extend(self._import_toolkit(service, first_run=True))
             except McpkitError as exc:
                 # A broken Toolkit file must not break every command: say so once.
                 self._mark_migrated()
@@ -95,15 +96,17 @@ class App:
         """Secrets by name and scope."""
         return SecretService(self.db, self.store, self.profiles)
 
-    def import_docker_toolkit(self, *, first_run: bool = False) -> list[str]:
+    def import_docker_toolkit(self) -> list[str]:
         """Merge Docker MCP Toolkit's enabled servers into the default profile.
 
         Servers already in the profile are left as they are, so running it again
         changes nothing. Returns a line per server for the user.
         """
+        return self._import_toolkit(self.profiles, first_run=False)
+
+    def _import_toolkit(self, service: ProfileService, *, first_run: bool) -> list[str]:
         home = Path(self.environ.get("HOME") or Path.home())
         directory = toolkit_dir(home)
-        service = self.profiles if not first_run else ProfileService(self.db, self.catalog)
         lines: list[str] = []
         if has_toolkit_config(directory):
             found = read_toolkit(directory, lambda sid: _spec_or_none(self.catalog, sid))
@@ -138,6 +141,6 @@ class App:
             self.db.close()
 
 
-def _spec_or_none(catalog: CatalogService, server_id: str):  # type: ignore[no-untyped-def]
+def _spec_or_none(catalog: CatalogService, server_id: str) -> ServerSpec | None:
     entry = catalog.find(server_id)
     return entry.spec if entry else None

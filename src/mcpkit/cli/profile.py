@@ -367,8 +367,7 @@ def add_server(
 def remove_server(app: App, profile: str, server_id: str, purge: bool) -> None:
     """Shared by 'profile server rm' and 'server rm'."""
     removed = app.profiles.remove_server(profile, server_id)
-    entry = app.catalog.find(server_id)
-    spec = removed.spec or (entry.spec if entry else None)
+    spec = app.profiles.find_spec(removed)
     click.echo(f"removed {server_id} from profile {profile}")
     if spec is None:
         return
@@ -377,19 +376,11 @@ def remove_server(app: App, profile: str, server_id: str, purge: bool) -> None:
         click.echo(f"  kept: its {spec.source.type} cache under {app.locations.cache_dir}")
     for name in purged:
         click.echo(f"  removed secret {name} (no other profile uses it)")
-    for name in kept:
-        others = [p for p in app.profiles.list_profiles() if name in _secrets_of(app, p.name)]
-        why = f" (still used by {', '.join(p.name for p in others)})" if others else ""
+    for name, others in kept.items():
+        why = f" (still used by {', '.join(others)})" if others else ""
         click.echo(f"  kept secret {name}{why}; remove it with 'mcpkit secret rm {name}'")
     if kept and not purge:
         click.echo("  pass --purge-secrets to remove the secrets no other profile uses")
-
-
-def _secrets_of(app: App, profile: str) -> set[str]:
-    names: set[str] = set()
-    for server in app.profiles.get(profile).servers:
-        names.update(app.profiles.spec_for(server).secret_names)
-    return names
 
 
 def _print_needed_secrets(app: App, profile: str, only: str | None = None) -> None:

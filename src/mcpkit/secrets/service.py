@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from mcpkit.catalog.model import SECRET_NAME_RE
 from mcpkit.errors import SecretStoreError, UnknownSecretError, UsageError
 from mcpkit.profiles.service import ProfileService
-from mcpkit.secrets.base import SecretStore
+from mcpkit.secrets.base import MAX_VALUE_BYTES, SecretStore
 from mcpkit.store import Database, utcnow
 
 GLOBAL = ""
-MAX_VALUE_BYTES = 64 * 1024
 
 
 def storage_key(name: str, scope: str = GLOBAL) -> str:
@@ -141,19 +140,19 @@ class SecretService:
 
     def release(
         self, names: list[str], profile: str, *, purge: bool
-    ) -> tuple[list[str], list[str]]:
+    ) -> tuple[dict[str, list[str]], list[str]]:
         """After a server left ``profile``: which of its secrets stay, which were purged.
 
-        With ``purge``, a secret is removed (its global value and ``profile``'s scoped
-        one) only when no server of any profile still declares it.
+        Kept secrets map to the profiles whose servers still declare them. With
+        ``purge``, a secret is removed (its global value and ``profile``'s scoped one)
+        only when no server of any profile still declares it.
         """
         users = self._users()
-        kept: list[str] = []
+        kept: dict[str, list[str]] = {}
         purged: list[str] = []
         for name in names:
-            stored = [
-                s for s in (GLOBAL, profile) if self.store.get(storage_key(name, s)) is not None
-            ]
+            scopes = [GLOBAL, profile]
+            stored = [s for s in scopes if self.store.get(storage_key(name, s)) is not None]
             if not stored:
                 continue
             if purge and not users.get(name):
@@ -161,7 +160,7 @@ class SecretService:
                     self.remove(name, profile=scope or None)
                 purged.append(name)
             else:
-                kept.append(name)
+                kept[name] = sorted({p for p, _ in users.get(name, [])})
         return kept, purged
 
     def _users(self) -> dict[str, list[tuple[str, str]]]:
