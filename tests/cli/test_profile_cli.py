@@ -175,4 +175,9 @@ def test_a_server_whose_catalog_is_gone_is_reported_not_fatal(run: Run, tmp_path
     shown = json.loads(run("profile", "show", "--json").stdout)
     assert [s["kind"] for s in shown["servers"]] == ["missing", "pypi"]
     run("secret", "ls")
+    run("server", "add", "github")
+    run("profile", "create", "b", "--server", "github")
+    run("secret", "set", "github.token", input="ghp_abcdefghijklmnop\n")
+    out = run("server", "rm", "github").stdout
+    assert "kept secret github.token (still used by b)" in out
     run("server", "rm", "hello")
