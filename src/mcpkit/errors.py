@@ -23,7 +23,11 @@ prints or exits.
     ├── SourceError                  exit 6   a catalog source could not be fetched or read
     ├── SecretStoreError             exit 7   the secret store failed (locked, corrupt, read-only)
     ├── StateError                   exit 8   the state database is unusable (locked, newer schema)
-    └── RuntimeUnavailableError      exit 9   a runtime the task needs is missing (docker, bwrap…)
+    ├── RuntimeUnavailableError      exit 9   a runtime the task needs is missing (docker…)
+    │   └── SandboxUnavailableError  no sandbox can be had for a server that needs one
+    ├── ServerError                  exit 10  a server could not be installed, started or reached
+    │   └── InstallError             installing a server's package failed
+    └── GatewayError                 exit 11  the gateway could not serve (port in use…)
 
 Foreign exceptions (sqlite3, httpx, yaml, OSError…) are translated into this tree where
 the dependency is called, never re-raised raw to the user.
@@ -150,6 +154,32 @@ class RuntimeUnavailableError(McpkitError):
 
     exit_code = 9
     default_code = "runtime-unavailable"
+
+
+class SandboxUnavailableError(RuntimeUnavailableError):
+    """No sandbox (bubblewrap) can be had, and running unsandboxed was not allowed."""
+
+    default_code = "sandbox-unavailable"
+
+
+class ServerError(McpkitError):
+    """A server could not be installed, started or reached, or it broke the protocol."""
+
+    exit_code = 10
+    default_code = "server-failed"
+
+
+class InstallError(ServerError):
+    """Installing a server's package (uv, pip, npm) failed."""
+
+    default_code = "install-failed"
+
+
+class GatewayError(McpkitError):
+    """The gateway could not serve: the port is taken, or the front's options do not fit."""
+
+    exit_code = 11
+    default_code = "gateway"
 
 
 def format_error(err: McpkitError) -> str:

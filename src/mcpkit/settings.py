@@ -35,12 +35,35 @@ class SecretsSettings(BaseModel):
     list_command: list[str] = Field(default_factory=list)
 
 
+class GatewaySettings(BaseModel):
+    """Defaults for ``mcpkit gateway run`` (its flags override them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Run package and command servers with no sandbox when bubblewrap cannot be had.
+    allow_unsandboxed: bool = False
+    #: ``auto`` (bubblewrap when it works), ``bwrap`` (required) or ``none`` (never; needs
+    #: ``allow_unsandboxed``).
+    sandbox: Literal["auto", "bwrap", "none"] = "auto"
+    #: Block tool calls whose arguments or results look like secrets.
+    block_secrets: bool = True
+    #: Append one line per tool call to the call log (``calls.jsonl`` in the state dir).
+    log_calls: bool = False
+    #: Start servers only when first needed.
+    lazy: bool = False
+    #: Stop a server idle this many seconds (0: never).
+    idle_timeout: float = Field(default=0.0, ge=0)
+    #: External before/after hooks (``[[gateway.hooks]]`` tables; see docs/interceptors.md).
+    hooks: list[dict[str, Any]] = Field(default_factory=list)
+
+
 class Settings(BaseModel):
     """Everything ``config.toml`` can hold."""
 
     model_config = ConfigDict(extra="forbid")
 
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
 
 
 def load_settings(path: Path) -> Settings:

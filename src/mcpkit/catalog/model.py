@@ -147,7 +147,8 @@ class Volume(_Model):
     """A mount the spec declares. ``source`` is a template (usually a config key)."""
 
     source: str
-    target: str = Field(pattern=r"^/")
+    #: An absolute path, or the same template as ``source`` (mount at the same path).
+    target: str = Field(pattern=r"^(/|\{\{)")
     read_only: bool = True
 
 

@@ -1,0 +1,1 @@
+"""JSON-RPC framing and the few MCP helpers the hot path needs."""
