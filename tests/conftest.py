@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,30 @@ def environ(tmp_path: Path) -> dict[str, str]:
         # The encrypted file store must never reach for the developer's real keyring.
         "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
     }
+
+
+@pytest.fixture(scope="session")
+def package_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache dir shared by every test of the session, so each server package installs once."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def gateway_environ(environ: dict[str, str], package_cache: Path) -> dict[str, str]:
+    """``environ`` plus what installers and servers need from the real machine.
+
+    Installers need the real PATH (uv, npm, node), the TLS settings of this machine's
+    proxy, and the session's shared package cache (``MCPKIT_CACHE_DIR``).
+    """
+    passed = {
+        k: v
+        for k, v in os.environ.items()
+        if k in ("PATH", "LANG", "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS")
+        or k.startswith(("PIP_", "UV_", "NPM_CONFIG_", "npm_config_"))
+    }
+    venv_bin = str(Path(sys.executable).parent)
+    passed["PATH"] = venv_bin + os.pathsep + passed.get("PATH", "/usr/local/bin:/usr/bin:/bin")
+    return {**environ, **passed, "MCPKIT_CACHE_DIR": str(package_cache)}
 
 
 @pytest.fixture

@@ -38,9 +38,12 @@ class Locations:
     def from_environ(cls, environ: Mapping[str, str]) -> Locations:
         """Resolve locations from ``MCPKIT_HOME`` or the XDG variables and ``HOME``."""
         root = environ.get("MCPKIT_HOME")
+        # Installed server environments are big and shareable: MCPKIT_CACHE_DIR moves just them.
+        cache = environ.get("MCPKIT_CACHE_DIR")
         if root:
             base = Path(root).expanduser()
-            return cls(base / "config", base / "data", base / "cache", base / "state")
+            cache_dir = Path(cache).expanduser() if cache else base / "cache"
+            return cls(base / "config", base / "data", cache_dir, base / "state")
         home = Path(environ.get("HOME") or Path.home())
 
         def xdg(var: str, default: str) -> Path:
@@ -52,7 +55,7 @@ class Locations:
         return cls(
             config_dir=xdg("XDG_CONFIG_HOME", ".config"),
             data_dir=xdg("XDG_DATA_HOME", ".local/share"),
-            cache_dir=xdg("XDG_CACHE_HOME", ".cache"),
+            cache_dir=Path(cache).expanduser() if cache else xdg("XDG_CACHE_HOME", ".cache"),
             state_dir=xdg("XDG_STATE_HOME", ".local/state"),
         )
 

@@ -34,12 +34,6 @@ def host_environ() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def package_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A cache dir shared by every test of the session, so each package installs once."""
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture(scope="session")
 def time_server(package_cache: Path, host_environ: dict[str, str]) -> InstalledPackage:
     """mcp-server-time from PyPI, installed for real once per session."""
     return asyncio.run(ensure_installed(TIME_SOURCE, package_cache, None, host_environ))

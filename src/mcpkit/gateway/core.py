@@ -115,6 +115,8 @@ class Gateway:
         for pending in self.pending_inputs.values():
             pending.task.cancel()
         await asyncio.gather(*(s.stop() for s in self.slots.values()), return_exceptions=True)
+        if self.chain is not None:
+            await self.chain.aclose()
 
     async def wait_lists(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 - a bound, not a deadline
         """Wait until every slot has lists (fresh, cached or failed), at most ``timeout``."""

@@ -107,6 +107,15 @@ class InterceptorChain:
         self._after = tuple(reversed(self._before))
         self._call_log = call_log
 
+    async def aclose(self) -> None:
+        """Release what the interceptors hold (hook HTTP clients, the log file)."""
+        for interceptor in self._before:
+            close = getattr(interceptor, "aclose", None)
+            if close is not None:
+                await close()
+        if self._call_log is not None:
+            self._call_log.close()
+
     @property
     def empty(self) -> bool:
         """True when there is nothing to run: the gateway then calls upstream directly."""

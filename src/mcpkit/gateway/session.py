@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from mcpkit.gateway.core import SERVER_INFO, Exposed, Gateway
-from mcpkit.gateway.interceptors import CallBlocked, CallContext
+from mcpkit.gateway.interceptors import CallBlocked, CallContext, blocked_result
 from mcpkit.gateway.slot import ServerSlot
 from mcpkit.gateway.upstream import CANCELLED, Route, Upstream, UpstreamError
 from mcpkit.protocol import envelope as env
@@ -566,10 +566,7 @@ class ClientSession:
         try:
             result = await chain.call(ctx, arguments if isinstance(arguments, dict) else {}, send)
         except CallBlocked as blocked:
-            text = f"mcpkit blocked this call: {blocked.reason}"
-            return jsonrpc.result(
-                rid, {"content": [{"type": "text", "text": text}], "isError": True}
-            )
+            return jsonrpc.result(rid, blocked_result(blocked))
         except _Forwarded as forwarded:
             return forwarded.response
         if cancelled:

@@ -381,6 +381,8 @@ def _installer_env(environ: Mapping[str, str]) -> dict[str, str]:
     env.setdefault("PATH", os.defpath)
     env.setdefault("LANG", "C.UTF-8")
     env["UV_PYTHON_DOWNLOADS"] = "never"
+    # Trust the system's certificate store as pip does (corporate proxies add their CA there).
+    env.setdefault("UV_NATIVE_TLS", "1")
     return env
 
 
