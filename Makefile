@@ -3,7 +3,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: run test lint typecheck unit install
+PORT ?= 8811
+
+.PHONY: run test lint typecheck unit install system-deps
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,12 +15,18 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-## The main job: list the catalog (the gateway issue turns this into `gateway run`).
+## The main job: the gateway on the default profile (the time server is added to an empty
+## one), served over HTTP at http://127.0.0.1:$(PORT)/mcp on the process runtime.
 run: $(BIN)/.installed
-	$(BIN)/mcpkit catalog ls
+	@$(BIN)/mcpkit server ls --json | grep -q '"id"' || $(BIN)/mcpkit server add time
+	$(BIN)/mcpkit gateway run --transport http --port $(PORT)
 
 ## Everything CI checks: lint, types, tests.
-test: lint typecheck unit
+test: system-deps lint typecheck unit
+
+## What the tests need from the system: bubblewrap (the sandbox), node and npm (npm servers).
+system-deps:
+	@scripts/system-deps.sh
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check src tests

@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import signal
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 if TYPE_CHECKING:
     from conftest import Run
@@ -42,34 +46,80 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 @pytest.mark.e2e
-def test_the_readme_run_command_lists_the_catalog(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_the_readme_run_command_serves_the_default_profile_to_an_sdk_client(
+    tmp_path: Path, package_cache: Path
+) -> None:
     env = {
         **os.environ,
         "MCPKIT_HOME": str(tmp_path / "home"),
+        "MCPKIT_CACHE_DIR": str(package_cache),
         "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+        "PORT": "0",
     }
-    result = subprocess.run(
+    env.pop("MCPKIT_GATEWAY_TOKEN", None)
+    proc = subprocess.Popen(
         shlex.split(_quickstart()[0]),
         cwd=ROOT,
         env=env,
-        capture_output=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=600,
-        check=False,
+        start_new_session=True,
     )
-    assert result.returncode == 0, result.stderr
-    assert re.search(r"^time\s+pypi", result.stdout, re.M)
-    assert "☁ remote" in result.stdout
+    try:
+        url, token = _gateway_address(proc)
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        async with http, Client(streamable_http_client(url, http_client=http)) as client:
+            tools = [t.name for t in (await client.list_tools()).tools]
+            assert "get_current_time" in tools
+            result = await client.call_tool("get_current_time", {"timezone": "Europe/Paris"})
+            assert not result.is_error
+            assert "Europe/Paris" in str(result.structured_content)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        if proc.stderr is not None:
+            proc.stderr.close()
 
 
-def test_every_tour_command_runs(run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _gateway_address(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    """The URL and token the gateway prints on stderr (bounded by the process's output)."""
+    assert proc.stderr is not None
+    token = url = None
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if found := re.search(r"bearer token for this gateway: (\S+)", line):
+            token = found.group(1)
+        if found := re.search(r"at (http://\S+/mcp)", line):
+            url = found.group(1)
+        if url and token:
+            return url, token
+    raise AssertionError("the gateway did not start:\n" + "".join(lines))
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def test_every_tour_command_runs(
+    run: Run, gateway_environ: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
+    # Tools are called through a real gateway, which installs the server from PyPI.
+    run.environ.update(gateway_environ)
     ran = 0
     for argv in _tour():
         assert argv[0] == "mcpkit"
         if any(a.startswith("http") for a in argv):
             continue  # sources on the internet: covered against a local server elsewhere
+        if argv[1:3] == ["gateway", "run"]:
+            continue  # serves until stopped: the run command's test drives a real one
         stdin = "ghp_tourvalue123456\n" if argv[1:3] == ["secret", "set"] else None
-        run(*argv[1:], input=stdin)
+        result = run(*argv[1:], input=stdin)
+        if argv[1:3] == ["tools", "call"]:
+            assert "Europe/Paris" in result.stdout
         ran += 1
-    assert ran >= 15
+    assert ran >= 17
