@@ -43,6 +43,8 @@ INPUT_METHODS = frozenset({"tools/call", "prompts/get", "resources/read"})
 CACHEABLE = frozenset(
     {"tools/list", "prompts/list", "resources/list", "resources/templates/list", "server/discover"}
 )
+#: Rounds of ``input_required`` the gateway answers for a handshake client, as the SDK does.
+MAX_INPUT_ROUNDS = 10
 #: How long a stateless client has to answer an ``input_required`` result.
 INPUT_TTL = 600.0
 
@@ -461,8 +463,49 @@ class ClientSession:
             self._inflight.pop(rid, None)
         if response is CANCELLED:
             return None
+        if upstream.stateless and not self.stateless:
+            driven = await self._drive_input(upstream, route, method, params, response)
+            if driven is None:
+                return None
+            response = driven
         response["id"] = rid
         return response
+
+    async def _drive_input(
+        self,
+        upstream: Upstream,
+        route: Route,
+        method: str,
+        params: dict[str, Any],
+        response: Message,
+    ) -> Message | None:
+        """Answer a stateless server's ``input_required`` by asking this (handshake) client."""
+        for _ in range(MAX_INPUT_ROUNDS):
+            result = response.get("result")
+            if not isinstance(result, dict) or result.get("resultType") != "input_required":
+                return response
+            requests = result.get("inputRequests")
+            answers: dict[str, Any] = {}
+            for key, item in requests.items() if isinstance(requests, dict) else ():
+                if not isinstance(item, dict):
+                    continue
+                reply = await self.ask(item.get("method"), item.get("params"), route.client_id)
+                if "error" in reply:
+                    return jsonrpc.error(
+                        None, jsonrpc.INTERNAL_ERROR, f"the client refused {item.get('method')}"
+                    )
+                answers[key] = reply.get("result")
+            retry = {**params, "inputResponses": answers}
+            if "requestState" in result:
+                retry["requestState"] = result["requestState"]
+            response = await upstream.request(method, retry, route)
+            if response is CANCELLED:
+                return None
+        return jsonrpc.error(
+            None,
+            jsonrpc.INTERNAL_ERROR,
+            f"the server asked for input more than {MAX_INPUT_ROUNDS} times",
+        )
 
     # -- lifecycle methods ---------------------------------------------------------
 

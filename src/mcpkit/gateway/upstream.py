@@ -16,8 +16,15 @@ from typing import Any, Protocol
 
 from mcpkit import __version__
 from mcpkit.protocol import jsonrpc
+from mcpkit.protocol.envelope import (
+    CAPABILITIES_KEY,
+    CLIENT_INFO_KEY,
+    SERVER_INFO_KEY,
+    UNSUPPORTED_VERSION,
+    VERSION_KEY,
+)
 from mcpkit.protocol.jsonrpc import Message, RequestId
-from mcpkit.protocol.versions import LATEST_HANDSHAKE
+from mcpkit.protocol.versions import LATEST_HANDSHAKE, LATEST_STATELESS
 from mcpkit.runtime.base import Channel, ChannelClosed
 
 #: What the gateway tells servers it can do: everything a client may offer, because the
@@ -78,6 +85,8 @@ class Upstream:
         self.name = name
         self.init_result: dict[str, Any] = {}
         self.garbage = 0
+        #: The server speaks only the stateless era: every request carries the envelope.
+        self.stateless = False
         self._pending: dict[int, asyncio.Future[Message]] = {}
         self._routes: dict[int, Route] = {}
         self._next_id = 0
@@ -118,6 +127,8 @@ class Upstream:
             ) from None
         if "error" in response:
             err = response["error"]
+            if _stateless_only(err):
+                return await self._discover(timeout)
             raise UpstreamError(
                 jsonrpc.SERVER_UNAVAILABLE, f"refused initialize: {_error_text(err)}"
             )
@@ -127,6 +138,33 @@ class Upstream:
         self.init_result = init
         await self.notify("notifications/initialized")
         return init
+
+    async def _discover(self, timeout: float) -> dict[str, Any]:  # noqa: ASYNC109 - as initialize
+        """Speak the stateless era to a server that only speaks it: ``server/discover``."""
+        self.stateless = True
+        try:
+            async with asyncio.timeout(timeout):
+                response = await self.request("server/discover", {})
+        except TimeoutError:
+            raise UpstreamError(
+                jsonrpc.REQUEST_TIMEOUT, f"did not answer server/discover within {timeout:g} s"
+            ) from None
+        result = response.get("result")
+        if not isinstance(result, dict):
+            err = response.get("error")
+            raise UpstreamError(
+                jsonrpc.SERVER_UNAVAILABLE, f"refused server/discover: {_error_text(err)}"
+            )
+        meta = result.get("_meta")
+        info = meta.get(SERVER_INFO_KEY) if isinstance(meta, dict) else None
+        self.init_result = {
+            "protocolVersion": LATEST_STATELESS,
+            "capabilities": result.get("capabilities") or {},
+            "serverInfo": info or result.get("serverInfo") or {},
+        }
+        if isinstance(result.get("instructions"), str):
+            self.init_result["instructions"] = result["instructions"]
+        return self.init_result
 
     async def request(self, method: str, params: Any = None, route: Route | None = None) -> Message:
         """Send a request and wait for its response message (result or error).
@@ -146,6 +184,8 @@ class Upstream:
                 meta = dict(params.get("_meta") or {})
                 meta["progressToken"] = rid
                 params = {**params, "_meta": meta}
+        if self.stateless:
+            params = _with_envelope(params)
         msg: Message = {"jsonrpc": "2.0", "id": rid, "method": method}
         if params is not None:
             msg["params"] = params
@@ -268,6 +308,24 @@ class Upstream:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _stateless_only(err: Any) -> bool:
+    """Whether an initialize error says the server speaks only stateless versions we know."""
+    if not isinstance(err, dict) or err.get("code") != UNSUPPORTED_VERSION:
+        return False
+    data = err.get("data")
+    supported = data.get("supported") if isinstance(data, dict) else None
+    return isinstance(supported, list) and LATEST_STATELESS in supported
+
+
+def _with_envelope(params: Any) -> dict[str, Any]:
+    base: dict[str, Any] = params if isinstance(params, dict) else {}
+    meta = dict(base.get("_meta") or {})
+    meta[VERSION_KEY] = LATEST_STATELESS
+    meta[CAPABILITIES_KEY] = CLIENT_CAPABILITIES
+    meta[CLIENT_INFO_KEY] = {"name": "mcpkit", "version": __version__}
+    return {**base, "_meta": meta}
 
 
 def _error_text(err: Any) -> str:

@@ -9,22 +9,26 @@ in milliseconds. Usage: ``python3 line_server.py NAME [MODE]`` where MODE is one
   id nobody asked for, an unknown notification) before every response;
 - ``crashstart``: exits with status 3 right away, after a line on stderr.
 
-Tools: ``echo`` (returns ``text``), ``pid`` (this process's id), ``crash`` (exits with
+Tools: ``echo`` (returns ``text``), ``pid`` (this process's id), ``instance`` (a random
+id made at start), ``crash`` (exits with
 status 3 mid-call, without answering) and ``hang`` (never answers).
 """
 
 import json
 import os
 import sys
+import uuid
 
 NAME = sys.argv[1] if len(sys.argv) > 1 else "line"
 MODE = sys.argv[2] if len(sys.argv) > 2 else "ok"
+INSTANCE = uuid.uuid4().hex
 
 TOOLS = [
     {"name": name, "description": desc, "inputSchema": {"type": "object", "properties": props}}
     for name, desc, props in (
         ("echo", "Return text.", {"text": {"type": "string"}}),
         ("pid", "This process's id.", {}),
+        ("instance", "A random id made when this process started.", {}),
         ("crash", "Exit in the middle of the call.", {}),
         ("hang", "Never answer.", {}),
     )
@@ -58,6 +62,8 @@ def call(rid, params):
         text(rid, str(args.get("text", "")))
     elif name == "pid":
         text(rid, str(os.getpid()))
+    elif name == "instance":
+        text(rid, INSTANCE)
     elif name == "crash":
         sys.stderr.write(f"{NAME}: crashing on purpose\n")
         sys.stderr.flush()

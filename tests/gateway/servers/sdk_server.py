@@ -1,7 +1,7 @@
 """A small real MCP server on the official SDK (``MCPServer``), run as a command server.
 
 Usage: ``python sdk_server.py NAME [--unique TOOL]``. Every instance offers the same tools
-(``echo``, ``pid``, ``whoami``, ``record``, ``env_value``, ``private_key``, ``block``), so two
+(``echo``, ``pid``, ``instance``, ``whoami``, ``record``, ``env_value``, ``private_key``, ``block``), so two
 instances collide on every name; ``--unique TOOL`` adds a tool only this instance has.
 ``record`` appends what it received to ``$HOME/received.jsonl`` (HOME is the server's own
 state folder), so a test can prove what reached the server.
@@ -13,12 +13,14 @@ import asyncio
 import json
 import os
 import sys
+import uuid
 from pathlib import Path
 
 from mcp.server.mcpserver import MCPServer
 
 NAME = sys.argv[1] if len(sys.argv) > 1 else "sdk"
 server = MCPServer(NAME, instructions=f"{NAME} test server")
+INSTANCE = uuid.uuid4().hex
 
 
 @server.tool()
@@ -31,6 +33,12 @@ def echo(text: str) -> str:
 def pid() -> str:
     """This process's id."""
     return str(os.getpid())
+
+
+@server.tool()
+def instance() -> str:
+    """A random id made when this process started (pids repeat across sandboxes)."""
+    return INSTANCE
 
 
 @server.tool()

@@ -1,0 +1,149 @@
+"""Run the gateway benchmark: ``python bench/run.py [scenario ...] [options]``.
+
+Scenarios: latency, throughput, lists, coldstart, rss (default: all). Results are printed
+as tables and merged into ``bench/results.json`` (a scenario run alone replaces only its
+own entry). See ``bench/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from procs import BENCH_DIR, setup_home  # noqa: E402
+from scenarios import SCENARIOS, Config  # noqa: E402
+
+RESULTS = BENCH_DIR / "results.json"
+
+
+def machine() -> dict[str, Any]:
+    """Where and when the numbers were taken."""
+    model = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    commit = subprocess.run(
+        ["git", "-C", str(BENCH_DIR), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(BENCH_DIR), "status", "--porcelain", "--", "src"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    bwrap = subprocess.run(["bwrap", "--version"], capture_output=True, text=True, check=False)
+    return {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit + (" (+ uncommitted changes in src/)" if dirty else ""),
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "backend_python": subprocess.run(
+            ["/usr/bin/python3", "--version"], capture_output=True, text=True, check=False
+        ).stdout.strip(),
+        "bwrap": bwrap.stdout.strip(),
+    }
+
+
+def fmt(value: Any) -> str:
+    """A table cell."""
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def table(title: str, rows: dict[str, Any]) -> str:
+    """Rows (name -> flat dict, or name -> {sub -> flat dict}) as a Markdown table."""
+    flat: dict[str, dict[str, Any]] = {}
+    for name, row in rows.items():
+        if row and all(isinstance(v, dict) for v in row.values()):
+            for sub, data in row.items():
+                flat[f"{name} @ c={sub}"] = data
+        else:
+            flat[name] = row
+    columns: list[str] = []
+    for row in flat.values():
+        columns.extend(k for k in row if k not in columns and not isinstance(row[k], list))
+    lines = [f"### {title}", "", "| path | " + " | ".join(columns) + " |"]
+    lines.append("|---" * (len(columns) + 1) + "|")
+    for name, row in flat.items():
+        lines.append(f"| {name} | " + " | ".join(fmt(row.get(c, "")) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    """Set up a home and run the chosen scenarios."""
+    try:
+        import uvloop
+    except ImportError:
+        uvloop = None
+    with tempfile.TemporaryDirectory(prefix="mcpkit-bench-") as tmp:
+        home = Path(args.home or tmp)
+        env = setup_home(home)
+        cfg = Config(
+            env=env,
+            home=home,
+            sandbox=args.sandbox,
+            calls=args.calls,
+            throughput_calls=args.throughput_calls,
+            list_calls=args.list_calls,
+            cold_runs=args.cold_runs,
+        )
+        results: dict[str, Any] = {"client_loop": "uvloop" if uvloop else "asyncio"}
+        for name in args.scenarios:
+            print(f"running {name}…", file=sys.stderr, flush=True)
+            results[name] = await SCENARIOS[name](cfg)
+            print(table(name, results[name]), flush=True)
+            print(flush=True)
+        return results
+
+
+def main() -> None:
+    """Parse arguments, run, print, and merge into results.json."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("scenarios", nargs="*", choices=[*SCENARIOS, []], default=list(SCENARIOS))
+    parser.add_argument("--sandbox", choices=["bwrap", "none"], default="bwrap")
+    parser.add_argument("--calls", type=int, default=3000, help="calls per latency path")
+    parser.add_argument("--throughput-calls", type=int, default=5000)
+    parser.add_argument("--list-calls", type=int, default=1000)
+    parser.add_argument("--cold-runs", type=int, default=3)
+    parser.add_argument("--home", help="MCPKIT_HOME to use (default: a fresh temp folder)")
+    parser.add_argument("--no-save", action="store_true", help="do not write results.json")
+    args = parser.parse_args()
+    args.scenarios = args.scenarios or list(SCENARIOS)
+    try:
+        import uvloop
+
+        results = uvloop.run(main_async(args))
+    except ImportError:
+        results = asyncio.run(main_async(args))
+    if args.no_save:
+        return
+    saved: dict[str, Any] = {}
+    if RESULTS.exists():
+        saved = orjson.loads(RESULTS.read_bytes())
+    saved.update(results)
+    saved["machine"] = machine()
+    RESULTS.write_bytes(orjson.dumps(saved, option=orjson.OPT_INDENT_2) + b"\n")
+    print(f"wrote {RESULTS}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
