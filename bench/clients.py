@@ -49,7 +49,8 @@ class StdioClient:
     """Newline-delimited JSON-RPC over a child's stdin/stdout, pipelined."""
 
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        assert proc.stdin is not None and proc.stdout is not None
+        assert proc.stdin is not None
+        assert proc.stdout is not None
         self.proc = proc
         self._writer = proc.stdin
         self._reader = proc.stdout
@@ -251,7 +252,9 @@ class HttpxClient:
         msg: dict[str, Any] = {"jsonrpc": "2.0", "id": next(self._ids), "method": method}
         if params is not None:
             msg["params"] = params
-        response = await self._client.post(self.url, content=orjson.dumps(msg), headers=self.headers)
+        response = await self._client.post(
+            self.url, content=orjson.dumps(msg), headers=self.headers
+        )
         if response.status_code != 200:
             raise RpcError(f"{method}: HTTP {response.status_code}")
         content_type = response.headers.get("content-type", "").encode()

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +66,29 @@ def setup_home(home: Path) -> dict[str, str]:
     return env
 
 
+def add_command_profile(env: dict[str, str], profile: str, server: str, command: str) -> None:
+    """A profile with one ``command`` server (used for the mcp-server-time reference)."""
+    from mcpkit.app import App
+    from mcpkit.catalog.model import ServerSpec
+
+    app = App(env)
+    try:
+        if app.profiles.exists(profile):
+            return
+        app.profiles.create(profile)
+        spec = ServerSpec.model_validate(
+            {
+                "id": server,
+                "title": server,
+                "publisher": {"name": "local", "tier": "local"},
+                "source": {"type": "command", "command": command},
+            }
+        )
+        app.profiles.add_server(profile, spec.id, spec=spec)
+    finally:
+        app.close()
+
+
 def clear_list_cache(home: Path) -> None:
     """Forget every cached server list (a cold start)."""
     shutil.rmtree(home / "cache" / "gateway", ignore_errors=True)
@@ -94,6 +118,8 @@ class Gateway:
     proc: asyncio.subprocess.Process
     client: RawHttpClient | StdioClient
     port: int = 0
+    #: time.perf_counter() when the gateway said it was serving (HTTP only).
+    ready_at: float = 0.0
     _drain: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
@@ -153,8 +179,9 @@ async def start_gateway(
             found = _SERVING.search(line)
             if found:
                 port = int(found.group(1))
+    ready_at = time.perf_counter()
     drain = asyncio.get_running_loop().create_task(_drain(proc.stderr))
-    return Gateway(proc, RawHttpClient("127.0.0.1", port, TOKEN), port, drain)
+    return Gateway(proc, RawHttpClient("127.0.0.1", port, TOKEN), port, ready_at, drain)
 
 
 async def _drain(stream: asyncio.StreamReader) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import datetime
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,10 +23,15 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from procs import BENCH_DIR, setup_home  # noqa: E402
-from scenarios import SCENARIOS, Config  # noqa: E402
+from procs import BENCH_DIR, setup_home
+from scenarios import SCENARIOS, Config
 
 RESULTS = BENCH_DIR / "results.json"
+
+
+def _default_time_server() -> str | None:
+    candidate = Path(tempfile.gettempdir()) / "mcpkit-bench-time" / "bin" / "mcp-server-time"
+    return str(candidate) if candidate.exists() else None
 
 
 def machine() -> dict[str, Any]:
@@ -90,10 +96,9 @@ def table(title: str, rows: dict[str, Any]) -> str:
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     """Set up a home and run the chosen scenarios."""
-    try:
-        import uvloop
-    except ImportError:
-        uvloop = None
+    import importlib.util
+
+    loop_name = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     with tempfile.TemporaryDirectory(prefix="mcpkit-bench-") as tmp:
         home = Path(args.home or tmp)
         env = setup_home(home)
@@ -105,11 +110,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             throughput_calls=args.throughput_calls,
             list_calls=args.list_calls,
             cold_runs=args.cold_runs,
+            time_server=args.time_server,
+            repeat=args.repeat,
         )
-        results: dict[str, Any] = {"client_loop": "uvloop" if uvloop else "asyncio"}
+        results: dict[str, Any] = {"client_loop": loop_name}
         for name in args.scenarios:
             print(f"running {name}…", file=sys.stderr, flush=True)
+            load = os.getloadavg()[0]
             results[name] = await SCENARIOS[name](cfg)
+            # Other work on the machine skews every number: keep what the load was.
+            results.setdefault("load_average_1min", {})[name] = [load, os.getloadavg()[0]]
             print(table(name, results[name]), flush=True)
             print(flush=True)
         return results
@@ -118,16 +128,27 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     """Parse arguments, run, print, and merge into results.json."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("scenarios", nargs="*", choices=[*SCENARIOS, []], default=list(SCENARIOS))
+    parser.add_argument(
+        "scenarios", nargs="*", help=f"any of {', '.join(SCENARIOS)} (default: all)"
+    )
     parser.add_argument("--sandbox", choices=["bwrap", "none"], default="bwrap")
     parser.add_argument("--calls", type=int, default=3000, help="calls per latency path")
     parser.add_argument("--throughput-calls", type=int, default=5000)
     parser.add_argument("--list-calls", type=int, default=1000)
-    parser.add_argument("--cold-runs", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved repeats per path")
+    parser.add_argument("--cold-runs", type=int, default=5)
+    parser.add_argument(
+        "--time-server",
+        default=shutil.which("mcp-server-time") or _default_time_server(),
+        help="mcp-server-time executable for the reference scenario",
+    )
     parser.add_argument("--home", help="MCPKIT_HOME to use (default: a fresh temp folder)")
     parser.add_argument("--no-save", action="store_true", help="do not write results.json")
     args = parser.parse_args()
     args.scenarios = args.scenarios or list(SCENARIOS)
+    unknown = [name for name in args.scenarios if name not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}")
     try:
         import uvloop
 

@@ -17,6 +17,7 @@ from procs import (
     PROFILES,
     TOOLS_PER_SERVER,
     Gateway,
+    add_command_profile,
     backend_argv,
     clear_list_cache,
     cpu_seconds,
@@ -38,8 +39,13 @@ class Config:
     calls: int = 3000
     throughput_calls: int = 5000
     list_calls: int = 1000
-    cold_runs: int = 3
+    cold_runs: int = 5
+    #: Latency and throughput paths are measured this many times, interleaved; each
+    #: number reported is the median over the repeats (the machine is shared).
+    repeat: int = 3
     concurrency: tuple[int, ...] = (8, 32, 128)
+    #: mcp-server-time's executable, for the ``reference`` scenario.
+    time_server: str | None = None
 
 
 def self_cpu() -> float:
@@ -55,7 +61,9 @@ def descendants(pid: int) -> list[int]:
     while todo:
         current = todo.pop()
         try:
-            kids = [int(p) for p in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
+            kids = [
+                int(p) for p in Path(f"/proc/{current}/task/{current}/children").read_text().split()
+            ]
         except OSError:
             continue
         found.extend(kids)
@@ -74,6 +82,16 @@ def backend_pids(root: int) -> list[int]:
         if any(part.endswith(b"backend.py") for part in cmd) and b"bwrap" not in cmd[0]:
             pids.append(pid)
     return pids
+
+
+def median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each field's median over repeated measurements of one path."""
+    merged: dict[str, Any] = {}
+    for key in rows[0]:
+        values = [row[key] for row in rows]
+        merged[key] = statistics.median(values) if isinstance(values[0], float) else values[0]
+    merged["repeats"] = len(rows)
+    return merged
 
 
 def pct(values: list[float], q: float) -> float:
@@ -101,13 +119,18 @@ async def timed_calls(
 
 
 async def measure(
-    client: Client, count: int, concurrency: int, pids: dict[str, list[int]]
+    client: Client,
+    count: int,
+    concurrency: int,
+    pids: dict[str, list[int]],
+    params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Latency percentiles, throughput and CPU per call of the given processes."""
+    call = params or CALL
 
     async def one() -> None:
-        result = await client.call("tools/call", CALL)
-        assert result["content"][0]["text"] == CALL["arguments"]["text"]  # type: ignore[index]
+        result = await client.call("tools/call", call)
+        assert result["content"][0]["text"], result
 
     await timed_calls(one, min(500, count), concurrency)  # warm-up
     before = {name: sum(cpu_seconds(p) for p in group) for name, group in pids.items()}
@@ -134,7 +157,9 @@ async def measure(
 # -- paths -------------------------------------------------------------------------
 
 
-async def direct(cfg: Config) -> tuple[StdioClient, dict[str, list[int]], Callable[[], Awaitable[None]]]:
+async def direct(
+    cfg: Config,
+) -> tuple[StdioClient, dict[str, list[int]], Callable[[], Awaitable[None]]]:
     """The backend driven directly over stdio."""
     client = await StdioClient.spawn(backend_argv(0))
     await client.initialize()
@@ -172,7 +197,8 @@ async def via_gateway(
 
 async def _wait_backends(gw: Gateway, count: int) -> list[int]:
     async with asyncio.timeout(30):
-        while len(pids := backend_pids(gw.pid)) < count:
+        # Polling /proc: the processes are not ours to get an event from.
+        while len(pids := backend_pids(gw.pid)) < count:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
     return pids
 
@@ -192,13 +218,15 @@ async def latency(cfg: Config) -> dict[str, Any]:
         f"gateway http ({cfg.sandbox}), httpx client": lambda: via_gateway(cfg, httpx_pool=1),
         f"gateway stdio ({cfg.sandbox})": lambda: via_gateway(cfg, transport="stdio"),
     }
-    rows: dict[str, Any] = {}
-    for name, make in paths.items():
-        client, pids, close = await make()
-        try:
-            rows[name] = await measure(client, cfg.calls, 1, pids)
-        finally:
-            await close()
+    samples: dict[str, list[dict[str, Any]]] = {}
+    for _ in range(cfg.repeat):
+        for name, make in paths.items():
+            client, pids, close = await make()
+            try:
+                samples.setdefault(name, []).append(await measure(client, cfg.calls, 1, pids))
+            finally:
+                await close()
+    rows = {name: median_row(values) for name, values in samples.items()}
     base = rows["direct stdio"]["p50_ms"]
     for row in rows.values():
         row["p50_over_direct_ms"] = row["p50_ms"] - base
@@ -212,29 +240,33 @@ async def throughput(cfg: Config) -> dict[str, Any]:
         f"gateway http ({cfg.sandbox})": lambda: via_gateway(cfg),
         f"gateway stdio ({cfg.sandbox})": lambda: via_gateway(cfg, transport="stdio"),
     }
-    rows: dict[str, Any] = {}
-    for name, make in paths.items():
-        client, pids, close = await make()
-        try:
-            rows[name] = {
-                str(c): await measure(client, cfg.throughput_calls, c, pids)
-                for c in cfg.concurrency
-            }
-        finally:
-            await close()
+    samples: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for _ in range(cfg.repeat):
+        for name, make in paths.items():
+            client, pids, close = await make()
+            try:
+                for c in cfg.concurrency:
+                    row = await measure(client, cfg.throughput_calls, c, pids)
+                    samples.setdefault(name, {}).setdefault(str(c), []).append(row)
+            finally:
+                await close()
+    rows = {
+        name: {c: median_row(values) for c, values in by_c.items()}
+        for name, by_c in samples.items()
+    }
     base = rows["direct stdio"]
-    for row in rows.values():
-        for c, data in row.items():
-            data["ratio_to_direct"] = data["calls_per_s"] / base[c]["calls_per_s"]
+    for by_conc in rows.values():
+        for conc, data in by_conc.items():
+            data["ratio_to_direct"] = data["calls_per_s"] / base[conc]["calls_per_s"]
     return rows
 
 
 async def lists(cfg: Config) -> dict[str, Any]:
     """``tools/list`` latency with 1, 5 and 20 servers (and one backend directly)."""
     rows: dict[str, Any] = {}
-    client, pids, close = await direct(cfg)
+    stdio, pids, close = await direct(cfg)
     try:
-        rows["direct stdio (1 server, 10 tools)"] = await _list_stats(client, cfg, pids)
+        rows["direct stdio (1 server, 10 tools)"] = await _list_stats(stdio, cfg, pids)
     finally:
         await close()
     for profile, count in PROFILES.items():
@@ -270,8 +302,9 @@ async def coldstart(cfg: Config) -> dict[str, Any]:
     """Spawn to a complete ``tools/list`` (200 tools) with 20 servers."""
     want = PROFILES["bench20"] * TOOLS_PER_SERVER
     runs: dict[str, list[float]] = {}
+    ready: dict[str, list[float]] = {}
 
-    async def gateway_once(sandbox: str, cold: bool) -> float:
+    async def gateway_once(name: str, sandbox: str, cold: bool) -> None:
         if cold:
             clear_list_cache(cfg.home)
         start = time.perf_counter()
@@ -281,12 +314,13 @@ async def coldstart(cfg: Config) -> dict[str, Any]:
             tools = (await gw.client.call("tools/list"))["tools"]
             elapsed = time.perf_counter() - start
             assert len(tools) == want, len(tools)
+            runs.setdefault(name, []).append(elapsed)
+            ready.setdefault(name, []).append(gw.ready_at - start)
             # Let every server finish starting, so the cache is written for the warm runs.
             await _wait_backends(gw, PROFILES["bench20"])
             await asyncio.sleep(0.5)
         finally:
             await gw.aclose()
-        return elapsed
 
     async def direct_once() -> float:
         start = time.perf_counter()
@@ -317,19 +351,17 @@ async def coldstart(cfg: Config) -> dict[str, Any]:
         runs.setdefault("python -m mcpkit --version (interpreter + CLI import)", []).append(
             await import_once()
         )
-        runs.setdefault(f"gateway, cold list cache ({cfg.sandbox})", []).append(
-            await gateway_once(cfg.sandbox, cold=True)
-        )
-        runs.setdefault(f"gateway, warm list cache ({cfg.sandbox})", []).append(
-            await gateway_once(cfg.sandbox, cold=False)
-        )
-        runs.setdefault("gateway, cold list cache (sandbox none)", []).append(
-            await gateway_once("none", cold=True)
-        )
-    return {
-        name: {"median_s": statistics.median(values), "runs_s": values}
-        for name, values in runs.items()
-    }
+        await gateway_once(f"gateway, cold list cache ({cfg.sandbox})", cfg.sandbox, cold=True)
+        await gateway_once(f"gateway, warm list cache ({cfg.sandbox})", cfg.sandbox, cold=False)
+        await gateway_once("gateway, cold list cache (sandbox none)", "none", cold=True)
+        await gateway_once("gateway, warm list cache (sandbox none)", "none", cold=False)
+    rows: dict[str, Any] = {}
+    for name, values in runs.items():
+        rows[name] = {"median_s": statistics.median(values), "min_s": min(values)}
+        if name in ready:
+            rows[name]["listening_after_s"] = statistics.median(ready[name])
+        rows[name]["runs_s"] = values
+    return rows
 
 
 def _python_m_mcpkit() -> list[str]:
@@ -359,10 +391,49 @@ async def rss(cfg: Config) -> dict[str, Any]:
     return rows
 
 
+async def reference(cfg: Config) -> dict[str, Any]:
+    """The same comparison with a real SDK server, mcp-server-time (no sandbox: its venv
+    lives outside what the sandbox binds)."""
+    if cfg.time_server is None:
+        return {"skipped": {"reason": "mcp-server-time not found (see README)"}}
+    add_command_profile(cfg.env, "benchtime", "time", cfg.time_server)
+    params = {"name": "get_current_time", "arguments": {"timezone": "UTC"}}
+    rows: dict[str, Any] = {}
+    client = await StdioClient.spawn([cfg.time_server])
+    await client.initialize()
+    try:
+        rows["direct stdio"] = {
+            "1": await measure(client, cfg.calls // 3, 1, {"backend": [client.proc.pid]}, params),
+            "32": await measure(
+                client, cfg.throughput_calls // 3, 32, {"backend": [client.proc.pid]}, params
+            ),
+        }
+    finally:
+        await client.aclose()
+    gw = await start_gateway(cfg.env, "benchtime", sandbox="none")
+    try:
+        await gw.client.initialize()
+        await gw.client.call("tools/list")
+        pids = {"gateway": [gw.pid], "backend": descendants(gw.pid)}
+        rows["gateway http (sandbox none)"] = {
+            "1": await measure(gw.client, cfg.calls // 3, 1, pids, params),
+            "32": await measure(gw.client, cfg.throughput_calls // 3, 32, pids, params),
+        }
+    finally:
+        await gw.aclose()
+    base = rows["direct stdio"]
+    for row in rows.values():
+        for c, data in row.items():
+            data["ratio_to_direct"] = data["calls_per_s"] / base[c]["calls_per_s"]
+            data["p50_over_direct_ms"] = data["p50_ms"] - base[c]["p50_ms"]
+    return rows
+
+
 SCENARIOS: dict[str, Callable[[Config], Awaitable[dict[str, Any]]]] = {
     "latency": latency,
     "throughput": throughput,
     "lists": lists,
     "coldstart": coldstart,
     "rss": rss,
+    "reference": reference,
 }

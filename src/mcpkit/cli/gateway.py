@@ -174,7 +174,6 @@ async def _serve_http(
             err=True,
         )
 
-    await gateway.start()
     try:
         await serve_http(
             gateway, host=host, port=port, token=token, allowed_origins=origins, ready=ready

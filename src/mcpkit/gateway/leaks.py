@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from pydantic_core import SchemaError, SchemaValidator, ValidationError, core_schema
+from pydantic_core import SchemaError, SchemaValidator, core_schema
 
 from mcpkit.gateway.interceptors import CallBlocked, CallContext
 
@@ -344,11 +344,7 @@ def _first_pass(pattern: str) -> Callable[[str], bool]:
 
     def maybe(text: str) -> bool:
         # The validator accepts the string when the pattern is found anywhere in it.
-        try:
-            validator.validate_python(text)
-        except ValidationError:
-            return False
-        return True
+        return validator.isinstance_python(text)
 
     return maybe
 

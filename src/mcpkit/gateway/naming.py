@@ -6,8 +6,10 @@ Rules (pure functions, tested with Hypothesis):
   for prefixes, so adding a server never renames another server's tools unless they collide;
 - when two or more servers give the same name, every one of them is exposed as
   ``<server>__<name>``: the result does not depend on the order servers answered in;
-- if a prefixed name is itself taken, ``~2``, ``~3``… are appended in server order;
-- names are cut to the 128 characters MCP allows, keeping them unique.
+- if a prefixed name is itself taken, ``~2``, ``~3``… are appended, in sorted
+  (server, name) order so the result never depends on the order servers are listed in;
+- names are cut to the 128 characters MCP allows, keeping them unique (two unique names
+  that cut to the same text are prefixed like a collision).
 """
 
 from __future__ import annotations
@@ -24,16 +26,22 @@ def assign_names(
 ) -> dict[tuple[str, str], str]:
     """Map each (server, original name) to its exposed name.
 
-    ``items`` are in profile order; a duplicate (server, name) pair is named once.
+    The result depends only on the set of pairs, never on their order; a duplicate
+    (server, name) pair is named once.
     """
-    pairs = list(dict.fromkeys(items))
+    pairs = sorted(dict.fromkeys(items))
     counts = Counter(name for _, name in pairs)
+    # Two unique names longer than MAX_NAME may cut to the same text: neither stays plain.
+    fitted = Counter(_fit(name) for name, count in counts.items() if count == 1)
     taken: set[str] = set()
     names: dict[tuple[str, str], str] = {}
-    plain = [(s, n) for s, n in pairs if not prefix_all and counts[n] == 1]
-    for pair in plain:
-        names[pair] = _fit(pair[1])
-        taken.add(names[pair])
+    if not prefix_all:
+        for server, name in pairs:
+            if counts[name] == 1 and fitted[_fit(name)] == 1:
+                names[(server, name)] = _fit(name)
+                taken.add(names[(server, name)])
+    # Sorted pairs make the ~N suffixes of prefixed names that meet (``a`` + ``b__c`` and
+    # ``a__b`` + ``c``, or two cut to the same 128 characters) independent of server order.
     for server, name in pairs:
         if (server, name) in names:
             continue

@@ -126,6 +126,7 @@ class ServerSlot:
         self._starting: dict[str | None, asyncio.Task[Connection]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
+        self._discovery: asyncio.Task[None] | None = None
         self.lists_ready = asyncio.Event()
         if cached is not None or problem:
             self.lists_ready.set()
@@ -153,12 +154,35 @@ class ServerSlot:
         return conn.upstream
 
     def start_background(self) -> None:
-        """Start the shared instance without waiting (eager start, restarts)."""
-        if self.permanent or self.per_session or self._stopping or None in self._starting:
+        """Start the shared instance without waiting (eager start, restarts).
+
+        A per-session server has no shared instance; until its lists are known, one
+        instance is started just to learn them, since clients can only call a tool they
+        have seen in a list.
+        """
+        if self.permanent or self._stopping or None in self._starting:
+            return
+        if self.per_session:
+            if self.lists is None and self._discovery is None:
+                self._discovery = self._spawn(self._discover())
             return
         if self._shared is not None and not self._shared.upstream.closed:
             return
         self._spawn(self._quiet_connect())
+
+    async def _discover(self) -> None:
+        try:
+            try:
+                conn = await self._launch(None)
+            except UpstreamError as exc:
+                self._failed(exc.message, None)
+                return
+            try:
+                await self.refresh(conn.upstream)
+            finally:
+                await _close(conn)
+        finally:
+            self._discovery = None
 
     async def _quiet_connect(self) -> None:
         with contextlib.suppress(UpstreamError):
@@ -301,21 +325,27 @@ class ServerSlot:
         if conn is None or conn.upstream is not upstream:
             return
         self._shared = None
-        self._spawn(conn.instance.stop(timeout=2.0))
         if self._stopping:
+            self._spawn(conn.instance.stop(timeout=2.0))
             return
+        self.restarts += 1
+        self._failed(f"it exited ({reason})", None)
+        self.state = "crashed"
+        self._spawn(self._after_crash(conn, reason))
+
+    async def _after_crash(self, conn: Connection, reason: str) -> None:
+        # The output closes before the process is reaped: its status and last words are
+        # known only once it has been waited for (bounded by stop's own timeout).
+        await conn.instance.stop(timeout=2.0)
         health = conn.instance.health()
         status = f" with status {health.returncode}" if health.returncode is not None else ""
         tail = " | ".join(conn.instance.stderr_tail(3))
-        self.state = "crashed"
-        self.error = f"it exited{status} ({reason})" + (
-            f"; its last output: {tail}" if tail else ""
-        )
-        self.restarts += 1
-        self._failed(self.error, None)
-        self.state = "crashed"
+        error = f"it exited{status} ({reason})" + (f"; its last output: {tail}" if tail else "")
+        log.warning("%s: %s", self.id, error)
+        if self.state == "crashed":
+            self.error = error
         if self.options.restart:
-            self._spawn(self._restart_later())
+            await self._restart_later()
 
     async def _restart_later(self) -> None:
         await asyncio.sleep(max(0.0, self._retry_at - time.monotonic()))
@@ -366,10 +396,11 @@ class ServerSlot:
             data["tools"] = len(self.lists.tools)
         return data
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
 
 class _NoEvents:

@@ -174,7 +174,7 @@ class Upstream:
         Cancelling the caller sends ``notifications/cancelled`` to the server.
         """
         if self._closed is not None:
-            raise UpstreamError(jsonrpc.SERVER_UNAVAILABLE, self._closed)
+            raise UpstreamError(jsonrpc.SERVER_UNAVAILABLE, self._about(self._closed))
         self._next_id += 1
         rid = self._next_id
         if route is not None:
@@ -196,7 +196,7 @@ class Upstream:
             return await future
         except ChannelClosed:
             raise UpstreamError(
-                jsonrpc.SERVER_CRASHED, self._closed or "the server went away"
+                jsonrpc.SERVER_CRASHED, self._about(self._closed or "the server went away")
             ) from None
         except asyncio.CancelledError:
             if self._closed is None and not future.done():
@@ -212,7 +212,7 @@ class Upstream:
             await self.channel.send(jsonrpc.dumps(jsonrpc.notification(method, params)))
         except ChannelClosed:
             raise UpstreamError(
-                jsonrpc.SERVER_CRASHED, self._closed or "the server went away"
+                jsonrpc.SERVER_CRASHED, self._about(self._closed or "the server went away")
             ) from None
 
     def cancel(self, rid: int, reason: str = "the client cancelled the request") -> None:
@@ -232,10 +232,14 @@ class Upstream:
         return self._routes[max(self._routes)] if self._routes else None
 
     def fail_all(self, reason: str, code: int = jsonrpc.SERVER_CRASHED) -> None:
-        """Fail every in-flight request with ``reason``."""
+        """Fail every in-flight request with ``reason`` (the error names the server)."""
         for rid, future in list(self._pending.items()):
             if not future.done():
-                future.set_result(jsonrpc.error(rid, code, reason))
+                future.set_result(jsonrpc.error(rid, code, self._about(reason)))
+
+    def _about(self, reason: str) -> str:
+        # A client talks to many servers through one gateway: say which one failed.
+        return f"server {self.name!r}: {reason}"
 
     async def aclose(self, reason: str = "the connection was closed") -> None:
         """Stop reading and fail what is in flight."""

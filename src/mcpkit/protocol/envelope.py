@@ -7,6 +7,7 @@ over HTTP repeats the version, method and name in routing headers.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from mcpkit.protocol import jsonrpc
@@ -25,6 +26,8 @@ HEADER_MISMATCH = -32020
 MISSING_CAPABILITY = -32021
 UNSUPPORTED_VERSION = -32022
 #: Methods a stateless client may not call (they belong to the handshake era).
+#: Methods whose ``Mcp-Name`` header repeats a body parameter, and that parameter.
+NAME_BEARING = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 HANDSHAKE_ONLY = frozenset(
     {"initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"}
 )
@@ -90,12 +93,13 @@ def check_headers(msg: Message, headers: dict[bytes, bytes]) -> Message | None:
             rid, HEADER_MISMATCH, "Mcp-Method header does not match the request's method"
         )
     name = headers.get(b"mcp-name")
-    if name is not None:
-        target = params.get("name", params.get("uri"))
-        if name.decode("latin-1") != target and not _b64_equal(name, target):
-            return jsonrpc.error(
-                rid, HEADER_MISMATCH, "Mcp-Name header does not match the request's name or uri"
-            )
+    name_key = NAME_BEARING.get(str(msg.get("method")))
+    target = params.get(name_key) if name_key else None
+    matches = name is None or target is None or name.decode("latin-1") == target
+    if not matches and not _b64_equal(name or b"", target):
+        return jsonrpc.error(
+            rid, HEADER_MISMATCH, "Mcp-Name header does not match the request's name or uri"
+        )
     return None
 
 
@@ -136,12 +140,15 @@ def http_status(response: Message) -> int:
 
 
 def _b64_equal(raw: bytes, target: Any) -> bool:
-    import base64
-
+    """Whether a ``=?base64?…?=`` header holds ``target``; only canonical base64 counts."""
     text = raw.decode("latin-1")
     if not (text.startswith("=?base64?") and text.endswith("?=")):
         return False
+    payload = text[9:-2]
     try:
-        return bool(base64.b64decode(text[9:-2]).decode() == target)
-    except ValueError:
+        decoded = base64.b64decode(payload, validate=True)
+        if base64.b64encode(decoded).decode("ascii") != payload:
+            return False
+        return bool(decoded.decode() == target)
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
         return False

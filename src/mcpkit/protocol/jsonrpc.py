@@ -94,11 +94,21 @@ def check(msg: Any) -> str | None:  # noqa: PLR0911 - one return per rule reads 
     if "method" in msg:
         if not isinstance(msg["method"], str):
             return "method must be a string"
-        if "id" in msg and not isinstance(msg["id"], int | str):
+        if "id" in msg and not _is_id(msg["id"]):
             return "id must be a string or an integer"
         if "params" in msg and not isinstance(msg["params"], dict | list):
             return "params must be an object"
         return None
+    if "result" in msg and "error" in msg:
+        return "a response carries a result or an error, not both"
     if "result" in msg or "error" in msg:
+        # null is the id of an answer to a message whose id could not be read.
+        if "id" not in msg or not (msg["id"] is None or _is_id(msg["id"])):
+            return "a response needs the id of its request (a string, an integer or null)"
         return None
     return "a message needs a method, a result or an error"
+
+
+def _is_id(value: Any) -> bool:
+    # bool is a subclass of int, but true/false are not JSON-RPC ids.
+    return isinstance(value, int | str) and not isinstance(value, bool)

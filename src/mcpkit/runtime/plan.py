@@ -7,9 +7,11 @@ Template rules (``{{key}}`` in ``env``, ``args``, image ``command`` and volumes)
 - a key is a config key, looked up in the profile's config, then the schema's default;
   a dotted key (``jira.url``) is looked up as written, then as a path into objects;
 - an argument that is exactly ``{{key}}`` with an array value expands to one argument per
-  item; inside a longer string an array is joined with commas;
-- an env var or argument whose key has no value is left out, and so is a flag-looking
-  argument (``--repository``) just before a left-out argument;
+  item (an empty array counts as no value); inside a longer string an array is joined
+  with commas;
+- an env var, argument or volume whose key has no value is left out, and so is a
+  flag-looking argument (``--repository``) just before a left-out value (a left-out
+  ``--repository={{key}}`` goes alone);
 - ``{{secret:NAME}}`` may only name a secret the spec declares and is only rendered in
   env values, never in arguments (argv is visible to every process on the machine).
 """
@@ -141,7 +143,7 @@ def render_args(templates: list[str], values: Mapping[str, Any]) -> list[str]:
         whole = TEMPLATE_RE.fullmatch(template.strip())
         try:
             if whole and not whole.group(1).startswith("secret:"):
-                value = lookup(values, whole.group(1))
+                value = _argument_value(values, whole.group(1))
                 if isinstance(value, list):
                     out.extend(_text(item) for item in value)
                     continue
@@ -149,7 +151,9 @@ def render_args(templates: list[str], values: Mapping[str, Any]) -> list[str]:
                 continue
             out.append(render(template, values))
         except _Unset:
-            if out and out[-1].startswith("-") and "=" not in out[-1]:
+            # A left-out value takes its flag along; a left-out ``--flag={{key}}`` goes alone.
+            is_flag = template.lstrip().startswith("-")
+            if not is_flag and out and out[-1].startswith("-") and "=" not in out[-1]:
                 out.pop()
     return out
 
@@ -164,6 +168,14 @@ def lookup(values: Mapping[str, Any], key: str) -> Any:
             raise _Unset(key)
         node = node[part]
     return node
+
+
+def _argument_value(values: Mapping[str, Any], key: str) -> Any:
+    """A whole argument's value; an empty array is no value (it would leave a bare flag)."""
+    value = lookup(values, key)
+    if isinstance(value, list) and not value:
+        raise _Unset(key)
+    return value
 
 
 def _config_values(spec: ServerSpec, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -196,8 +208,13 @@ def _mounts(spec: ServerSpec, values: Mapping[str, Any]) -> list[Mount]:
         if not sources:
             continue
         same = volume.target.strip() == volume.source.strip()
+        try:
+            target = None if same else render(volume.target, values)
+        except _Unset:
+            continue
         for source in sources:
             host = str(Path(source).expanduser())
-            target = host if same else render(volume.target, values)
-            mounts.append(Mount(host, target, read_only=volume.read_only))
+            mounts.append(
+                Mount(host, host if target is None else target, read_only=volume.read_only)
+            )
     return mounts

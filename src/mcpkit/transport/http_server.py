@@ -115,6 +115,8 @@ class HttpFront:
         self.allowed_origins = set(allowed_origins or ())
         self.allowed_hosts = set(allowed_hosts or ())
         self.sessions: dict[str, HttpSession] = {}
+        # The loop keeps only weak references to tasks: hold the legacy answers until done.
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -303,17 +305,17 @@ class HttpFront:
         if accepts_sse:
             found.requests[rid] = stream
         loop = asyncio.get_running_loop()
+        # Two tasks per request and no more: the handler, and a watch for the client going
+        # away. Both wake the one stream this loop waits on.
         task = loop.create_task(found.session.handle(msg))
         task.add_done_callback(lambda _t: stream.push(b""))
-        disconnect: asyncio.Future[None] = asyncio.ensure_future(_disconnected(receive))
+        disconnect = loop.create_task(_disconnected(receive))
+        disconnect.add_done_callback(lambda _t: stream.push(b""))
         streaming = False
         try:
             while True:
-                waiter = loop.create_task(stream.wait())
-                pair: list[asyncio.Future[Any]] = [waiter, disconnect]
-                done, _ = await asyncio.wait(pair, return_when=asyncio.FIRST_COMPLETED)
-                if disconnect in done:
-                    waiter.cancel()
+                await stream.wait()
+                if disconnect.done() and not task.done():
                     task.cancel()
                     return
                 while stream.items:
@@ -423,7 +425,9 @@ class HttpFront:
             return
         await _plain(send, 202, "Accepted")
         if jsonrpc.is_request(msg):
-            asyncio.get_running_loop().create_task(self._legacy_answer(found, msg))
+            task = asyncio.get_running_loop().create_task(self._legacy_answer(found, msg))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         else:
             await found.session.handle(msg)
 
@@ -434,6 +438,8 @@ class HttpFront:
 
     async def close(self) -> None:
         """End every session (shutdown)."""
+        for task in list(self._tasks):
+            task.cancel()
         for found in list(self.sessions.values()):
             if found.standalone is not None:
                 found.standalone.push(b"")
@@ -557,11 +563,13 @@ async def serve_http(
     allowed_origins: list[str] | None = None,
     ready: Callable[[int], None] | None = None,
 ) -> None:
-    """Serve the gateway over HTTP until cancelled or signalled."""
+    """Start the gateway's servers and serve it over HTTP until cancelled or signalled."""
     import uvicorn
 
     sock = bind(host, port)
     bound = sock.getsockname()[1]
+    # Listening first, then starting servers: clients with cached lists get answers at once.
+    await gateway.start()
     hosts = [host, f"{host}:{bound}"] if host not in LOOPBACK_HOSTS else []
     front = HttpFront(gateway, token=token, allowed_origins=allowed_origins, allowed_hosts=hosts)
     config = uvicorn.Config(
@@ -571,6 +579,9 @@ async def serve_http(
         lifespan="off",
         log_level="warning",
         access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        date_header=False,
         timeout_graceful_shutdown=3,
     )
     server = uvicorn.Server(config)
