@@ -58,7 +58,8 @@ async def test_the_readme_run_command_serves_the_default_profile_to_an_sdk_clien
         "PORT": "0",
     }
     env.pop("MCPKIT_GATEWAY_TOKEN", None)
-    proc = subprocess.Popen(
+    # Popen only forks; the gateway then runs beside the test until it is stopped below.
+    proc = subprocess.Popen(  # noqa: ASYNC220
         shlex.split(_quickstart()[0]),
         cwd=ROOT,
         env=env,

@@ -36,8 +36,9 @@ LINE_SERVER = SERVERS / "line_server.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def anyio_backend() -> str:
+    """asyncio, for the whole module: module-scoped gateways live on one event loop."""
     return "asyncio"
 
 

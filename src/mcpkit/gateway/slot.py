@@ -24,6 +24,8 @@ from mcpkit.runtime.base import Instance, LaunchPlan, Progress, Runtime
 
 log = logging.getLogger("mcpkit.gateway")
 SlotState = Literal["idle", "starting", "running", "crashed", "failed", "stopped"]
+#: How long stopping a slot waits for its cancelled background work to clean up.
+STOP_WAIT = 5.0
 LIST_CHANGED = {
     "notifications/tools/list_changed": ("tools",),
     "notifications/prompts/list_changed": ("prompts",),
@@ -222,6 +224,10 @@ class ServerSlot:
         upstream = Upstream(instance.channel, _Router(self, key), name=self.id)
         try:
             init = await upstream.initialize(self.options.init_timeout)
+        except asyncio.CancelledError:
+            # Stopped while it starts: the process must not outlive the gateway.
+            await asyncio.shield(_abandon(upstream, instance))
+            raise
         except UpstreamError as exc:
             await upstream.aclose(exc.message)
             await instance.stop(timeout=2.0)
@@ -261,7 +267,6 @@ class ServerSlot:
         self, upstream: Upstream, kinds: tuple[str, ...] = tuple(LIST_METHODS)
     ) -> None:
         """Fetch the server's lists (those its capabilities announce) and publish them."""
-        lists = ServerLists() if self.lists is None else ServerLists(**self.lists.to_data())
         caps = upstream.capabilities
         results = await asyncio.gather(
             *(
@@ -269,6 +274,9 @@ class ServerSlot:
                 for kind in kinds
             )
         )
+        # Copied after the fetch: a refresh of some kinds that overlaps a full one must
+        # keep the other kinds the full one published meanwhile.
+        lists = ServerLists() if self.lists is None else ServerLists(**self.lists.to_data())
         for kind, items in zip(kinds, results, strict=True):
             setattr(lists, kind, items)
         self.lists = lists
@@ -372,8 +380,12 @@ class ServerSlot:
     async def stop(self) -> None:
         """Stop every instance; bounded, and safe to call twice."""
         self._stopping = True
-        for task in list(self._tasks) + list(self._starting.values()):
+        tasks = list(self._tasks) + list(self._starting.values())
+        for task in tasks:
             task.cancel()
+        if tasks:
+            # Let a start that was cancelled stop the process it had launched.
+            await asyncio.wait(tasks, timeout=STOP_WAIT)
         conns = [c for c in [self._shared, *self._per_session.values()] if c is not None]
         self._shared = None
         self._per_session.clear()
@@ -421,6 +433,11 @@ class _NoEvents:
 async def _close(conn: Connection) -> None:
     await conn.upstream.aclose("the server was stopped")
     await conn.instance.stop(timeout=3.0)
+
+
+async def _abandon(upstream: Upstream, instance: Instance) -> None:
+    await upstream.aclose("the gateway stopped while the server was starting")
+    await instance.stop(timeout=2.0)
 
 
 async def _empty() -> list[dict[str, Any]]:
