@@ -225,7 +225,8 @@ async def test_simulated_logging_reaches_the_logging_callback(
 
     async def on_log(params: types.LoggingMessageNotificationParams) -> None:
         logged.append(params)
-        got.set()
+        if "-level message" in str(params.data):
+            got.set()
 
     async with _client(gateway, http, "legacy", logging_callback=on_log) as client:
         await client.list_tools()  # a round trip: the client's GET stream is open by now

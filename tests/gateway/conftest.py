@@ -150,17 +150,17 @@ def text_of(result: dict[str, Any]) -> str:
 
 
 async def eventually(
-    condition: Callable[[], bool], *, timeout: float = 10.0, what: str = "condition"
+    condition: Callable[[], bool], *, within: float = 10.0, what: str = "condition"
 ) -> None:
-    """Wait until ``condition()`` holds, at most ``timeout`` seconds.
+    """Wait until ``condition()`` holds, at most ``within`` seconds.
 
     Slot state changes (a crash noticed, a restart after backoff, an idle reap) are not
     published as events a test can await, so this polls a cheap in-memory predicate.
     """
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            raise AssertionError(f"timed out after {within} s waiting for {what}")
         await asyncio.sleep(0.01)
 
 

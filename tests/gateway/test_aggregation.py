@@ -210,11 +210,6 @@ def test_tools_ls_lists_a_broken_server_with_its_reason_and_exits_non_zero(
     ).items()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: tools ls answers from the list cache and reports a server that now fails "
-    "as 'starting', exiting 0 (cli/tools.py must wait for servers to start or fail)",
-)
 def test_tools_ls_reports_a_server_that_broke_since_its_lists_were_cached(
     app: App, kit: Any, run: Any, tmp_path: Any
 ) -> None:

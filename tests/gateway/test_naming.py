@@ -30,7 +30,7 @@ def items_of(by_server: dict[str, list[str]]) -> list[tuple[str, str]]:
     return [(sid, tool) for sid, tools in by_server.items() for tool in tools]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(servers, st.booleans(), st.randoms(use_true_random=False))
 def test_names_do_not_depend_on_the_order_servers_are_listed_in(
     by_server: dict[str, list[str]], prefix_all: bool, rnd: object
@@ -43,7 +43,7 @@ def test_names_do_not_depend_on_the_order_servers_are_listed_in(
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(servers, st.booleans())
 def test_every_tool_gets_one_unique_name_of_at_most_128_characters(
     by_server: dict[str, list[str]], prefix_all: bool
@@ -55,7 +55,7 @@ def test_every_tool_gets_one_unique_name_of_at_most_128_characters(
     assert all(0 < len(name) <= MAX_NAME for name in names.values())
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(servers, server_ids, st.lists(tool_names, max_size=6, unique=True))
 def test_adding_a_server_never_renames_another_servers_tool_it_does_not_collide_with(
     by_server: dict[str, list[str]], new_server: str, new_tools: list[str]
@@ -72,7 +72,7 @@ def test_adding_a_server_never_renames_another_servers_tool_it_does_not_collide_
             assert after[(sid, tool)] == name, (sid, tool)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(servers)
 def test_prefix_all_exposes_every_tool_as_server__tool(by_server: dict[str, list[str]]) -> None:
     names = assign_names(items_of(by_server), prefix_all=True)
@@ -83,7 +83,7 @@ def test_prefix_all_exposes_every_tool_as_server__tool(by_server: dict[str, list
         assert name.startswith(f"{sid}{SEPARATOR}"[:MAX_NAME])
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(servers)
 def test_a_name_two_servers_give_is_prefixed_for_both_and_a_unique_one_is_kept(
     by_server: dict[str, list[str]],

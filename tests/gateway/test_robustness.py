@@ -239,6 +239,26 @@ async def test_a_per_session_server_gives_each_client_its_own_instance(app: App,
         assert health_of(gateway, "iso")["sessions"] == 1
 
 
+async def test_two_in_process_local_clients_are_two_sessions(app: App, kit: Any) -> None:
+    add(app, kit.line_spec("iso", per_session=True))
+    gateway = build_gateway(app, RunOptions(slot=FAST))
+    await gateway.start()
+    clients = [kit.LocalClient(gateway), kit.LocalClient(gateway)]
+    try:
+        for client in clients:
+            await client.initialize()
+        assert len(gateway.sessions) == 2
+        ids = [
+            (await c.request("tools/call", {"name": "instance"}))["content"][0]["text"]
+            for c in clients
+        ]
+        assert ids[0] != ids[1]
+    finally:
+        for client in clients:
+            await client.session.close()
+        await gateway.aclose()
+
+
 async def test_lazy_mode_starts_nothing_until_the_first_use(app: App, kit: Any) -> None:
     add(app, kit.line_spec("one"), kit.line_spec("two"))
     async with serving(app, kit, lazy=True) as (gateway, client):

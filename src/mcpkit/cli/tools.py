@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -14,6 +15,8 @@ from mcpkit.errors import InvalidInputError, ServerError, UsageError
 from mcpkit.gateway.build import build_gateway, run_options
 from mcpkit.gateway.core import Gateway
 from mcpkit.gateway.local import LocalClient, local_client
+from mcpkit.gateway.slot import ServerSlot
+from mcpkit.gateway.upstream import UpstreamError
 
 _common = [
     profile_option,
@@ -59,6 +62,7 @@ def ls_(
     async def go() -> tuple[list[dict[str, Any]], dict[str, Any]]:
         async with local_client(gateway) as client:
             await client.request("tools/list")
+            await _settle(gateway)
             rows = [
                 {
                     "name": name,
@@ -158,6 +162,16 @@ def call(
                 click.echo(f"[{item.get('type')} content]")
     if result.get("isError"):
         raise click.exceptions.Exit(1)
+
+
+async def _settle(gateway: Gateway) -> None:
+    """Wait until every server has started or failed (lists may have come from the cache)."""
+
+    async def one(slot: ServerSlot) -> None:
+        with contextlib.suppress(UpstreamError):
+            await slot.connect(None)
+
+    await asyncio.gather(*(one(s) for s in gateway.slots.values() if not s.permanent))
 
 
 def _arguments(pairs: tuple[str, ...], json_args: str | None) -> dict[str, Any]:

@@ -32,7 +32,7 @@ class LocalClient:
 
     def __init__(self, gateway: Gateway) -> None:
         self.inbox = _Inbox()
-        self.session = ClientSession(gateway, self.inbox, session_id="local")
+        self.session = ClientSession(gateway, self.inbox)
         self._ids = itertools.count(1)
 
     async def request(self, method: str, params: dict[str, Any] | None = None) -> Any:

@@ -129,6 +129,7 @@ class ServerSlot:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self._discovery: asyncio.Task[None] | None = None
+        self._launched: set[Instance] = set()
         self.lists_ready = asyncio.Event()
         if cached is not None or problem:
             self.lists_ready.set()
@@ -221,16 +222,16 @@ class ServerSlot:
         except McpkitError as exc:
             text = exc.message + (f" ({exc.hint})" if exc.hint else "")
             raise UpstreamError(jsonrpc.SERVER_UNAVAILABLE, text) from None
+        # Until it is handed over as a Connection, stop() finds it here: a start cancelled
+        # mid-way (the gateway closing) must not leave the process running.
+        self._launched.add(instance)
         upstream = Upstream(instance.channel, _Router(self, key), name=self.id)
         try:
             init = await upstream.initialize(self.options.init_timeout)
-        except asyncio.CancelledError:
-            # Stopped while it starts: the process must not outlive the gateway.
-            await asyncio.shield(_abandon(upstream, instance))
-            raise
         except UpstreamError as exc:
             await upstream.aclose(exc.message)
             await instance.stop(timeout=2.0)
+            self._launched.discard(instance)
             tail = " | ".join(instance.stderr_tail(5))
             health = instance.health()
             detail = exc.message
@@ -243,6 +244,7 @@ class ServerSlot:
         self.server_info = info if isinstance(info, dict) else {}
         instructions = init.get("instructions")
         self.instructions = instructions if isinstance(instructions, str) else None
+        self._launched.discard(instance)
         return Connection(instance, upstream, key)
 
     def _failed(self, reason: str, key: str | None) -> None:
@@ -389,7 +391,12 @@ class ServerSlot:
         conns = [c for c in [self._shared, *self._per_session.values()] if c is not None]
         self._shared = None
         self._per_session.clear()
-        await asyncio.gather(*(_close(c) for c in conns), return_exceptions=True)
+        launched, self._launched = list(self._launched), set()
+        await asyncio.gather(
+            *(_close(c) for c in conns),
+            *(i.stop(timeout=2.0) for i in launched),
+            return_exceptions=True,
+        )
         if not self.permanent:
             self.state = "stopped"
 
@@ -433,11 +440,6 @@ class _NoEvents:
 async def _close(conn: Connection) -> None:
     await conn.upstream.aclose("the server was stopped")
     await conn.instance.stop(timeout=3.0)
-
-
-async def _abandon(upstream: Upstream, instance: Instance) -> None:
-    await upstream.aclose("the gateway stopped while the server was starting")
-    await instance.stop(timeout=2.0)
 
 
 async def _empty() -> list[dict[str, Any]]:

@@ -1,8 +1,9 @@
 """A small real MCP server on the official SDK (``MCPServer``), run as a command server.
 
-Usage: ``python sdk_server.py NAME [--unique TOOL]``. Every instance offers the same tools
-(``echo``, ``pid``, ``instance``, ``whoami``, ``record``, ``env_value``, ``private_key``, ``block``), so two
-instances collide on every name; ``--unique TOOL`` adds a tool only this instance has.
+Usage: ``python sdk_server.py NAME [--unique TOOL]``. Every instance offers the same
+tools (``echo``, ``pid``, ``instance``, ``whoami``, ``record``, ``env_value``,
+``private_key``, ``block``), so two instances collide on every name; ``--unique TOOL``
+adds a tool only this instance has.
 ``record`` appends what it received to ``$HOME/received.jsonl`` (HOME is the server's own
 state folder), so a test can prove what reached the server.
 """
