@@ -479,6 +479,7 @@ async def test_the_npm_everything_server_answers_initialize_inside_bwrap(
     finally:
         await asyncio.wait_for(instance.stop(), 20)
 
-    assert lines[0] == "installing @modelcontextprotocol/server-everything with npm…"
+    # The session's package cache is shared: another test may have installed it already.
+    assert not lines or lines[0] == "installing @modelcontextprotocol/server-everything with npm…"
     assert init["result"]["serverInfo"]["name"]
     assert "echo" in [tool["name"] for tool in tools["result"]["tools"]]
