@@ -35,12 +35,13 @@ def package_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
-@pytest.fixture
-def gateway_environ(environ: dict[str, str], package_cache: Path) -> dict[str, str]:
-    """``environ`` plus what installers and servers need from the real machine.
+@pytest.fixture(scope="session")
+def host_passthrough(package_cache: Path) -> dict[str, str]:
+    """What installers and servers need from the real machine.
 
-    Installers need the real PATH (uv, npm, node), the TLS settings of this machine's
-    proxy, and the session's shared package cache (``MCPKIT_CACHE_DIR``).
+    The real PATH with this venv's bin first (uv, npm, node), the TLS settings of this
+    machine's proxy, installer settings, and the session's shared package cache
+    (``MCPKIT_CACHE_DIR``).
     """
     passed = {
         k: v
@@ -50,7 +51,14 @@ def gateway_environ(environ: dict[str, str], package_cache: Path) -> dict[str, s
     }
     venv_bin = str(Path(sys.executable).parent)
     passed["PATH"] = venv_bin + os.pathsep + passed.get("PATH", "/usr/local/bin:/usr/bin:/bin")
-    return {**environ, **passed, "MCPKIT_CACHE_DIR": str(package_cache)}
+    passed["MCPKIT_CACHE_DIR"] = str(package_cache)
+    return passed
+
+
+@pytest.fixture
+def gateway_environ(environ: dict[str, str], host_passthrough: dict[str, str]) -> dict[str, str]:
+    """``environ`` plus what installers and servers need from the real machine."""
+    return {**environ, **host_passthrough}
 
 
 @pytest.fixture

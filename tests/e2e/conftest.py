@@ -8,7 +8,6 @@ fixture reads it from the line ``serving profile … at http://HOST:PORT/mcp``.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -52,31 +51,18 @@ class Home:
         return [sys.executable, "-m", "mcpkit", "gateway", "run", "-p", profile, *extra]
 
 
-def make_home(root: Path, package_cache: Path) -> Home:
-    """A home under ``root`` whose environment has what installers and servers need."""
-    (root / "home").mkdir(parents=True, exist_ok=True)
-    passed = {
-        k: v
-        for k, v in os.environ.items()
-        if k in ("PATH", "LANG", "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS")
-        or k.startswith(("PIP_", "UV_", "NPM_CONFIG_", "npm_config_"))
-    }
-    venv_bin = str(Path(sys.executable).parent)
-    passed["PATH"] = venv_bin + os.pathsep + passed.get("PATH", "/usr/local/bin:/usr/bin:/bin")
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory, host_passthrough: dict[str, str]) -> Home:
+    """One isolated mcpkit home per module, with what installers and servers need."""
+    root = tmp_path_factory.mktemp("e2ehome")
+    (root / "home").mkdir()
     environ = {
-        **passed,
+        **host_passthrough,
         "MCPKIT_HOME": str(root / "mcpkit"),
         "HOME": str(root / "home"),
         "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
-        "MCPKIT_CACHE_DIR": str(package_cache),
     }
     return Home(root, environ)
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory, package_cache: Path) -> Home:
-    """One isolated mcpkit home per module."""
-    return make_home(tmp_path_factory.mktemp("e2ehome"), package_cache)
 
 
 @dataclass
