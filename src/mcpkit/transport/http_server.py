@@ -50,7 +50,11 @@ SSE_HEADERS = [
 
 
 class _Stream:
-    """Messages for one open SSE response, with a wake-up for the writer."""
+    """Messages for one open SSE response, with a wake-up for the writer.
+
+    Writers check their conditions (items, the handler done, the client gone) before
+    each :meth:`wait`, so a wake-up given while nobody waits is never needed later.
+    """
 
     __slots__ = ("items", "waiter")
 
@@ -60,6 +64,10 @@ class _Stream:
 
     def push(self, data: bytes) -> None:
         self.items.append(data)
+        self.wake()
+
+    def wake(self, _done: object = None) -> None:
+        """Wake the writer (also usable as a task's done callback)."""
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
 
@@ -308,33 +316,28 @@ class HttpFront:
         # Two tasks per request and no more: the handler, and a watch for the client going
         # away. Both wake the one stream this loop waits on.
         task = loop.create_task(found.session.handle(msg))
-        task.add_done_callback(lambda _t: stream.push(b""))
+        task.add_done_callback(stream.wake)
         disconnect = loop.create_task(_disconnected(receive))
-        disconnect.add_done_callback(lambda _t: stream.push(b""))
+        disconnect.add_done_callback(stream.wake)
         streaming = False
         try:
             while True:
-                await stream.wait()
                 if disconnect.done() and not task.done():
                     task.cancel()
                     return
                 while stream.items:
                     data = stream.items.popleft()
-                    if data:
-                        if not streaming:
-                            await send(
-                                {
-                                    "type": "http.response.start",
-                                    "status": 200,
-                                    "headers": SSE_HEADERS,
-                                }
-                            )
-                            streaming = True
+                    if not streaming:
                         await send(
-                            {"type": "http.response.body", "body": _event(data), "more_body": True}
+                            {"type": "http.response.start", "status": 200, "headers": SSE_HEADERS}
                         )
+                        streaming = True
+                    await send(
+                        {"type": "http.response.body", "body": _event(data), "more_body": True}
+                    )
                 if task.done():
                     break
+                await stream.wait()
             response = task.result()
             if response is None:
                 response = jsonrpc.error(rid, jsonrpc.INTERNAL_ERROR, "the request was cancelled")
@@ -451,22 +454,17 @@ async def _pump(stream: _Stream, receive: Receive, send: Send) -> None:
     """Write a stream's events until the client goes or an empty item ends it."""
     await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
     await send({"type": "http.response.body", "body": b": stream open\n\n", "more_body": True})
-    loop = asyncio.get_running_loop()
-    disconnect: asyncio.Future[None] = asyncio.ensure_future(_disconnected(receive))
+    disconnect = asyncio.get_running_loop().create_task(_disconnected(receive))
+    disconnect.add_done_callback(stream.wake)
     try:
-        while True:
-            waiter = loop.create_task(stream.wait())
-            pair: list[asyncio.Future[Any]] = [waiter, disconnect]
-            done, _ = await asyncio.wait(pair, return_when=asyncio.FIRST_COMPLETED)
-            if disconnect in done:
-                waiter.cancel()
-                return
+        while not disconnect.done():
             while stream.items:
                 event = stream.items.popleft()
                 if not event:
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
                     return
                 await send({"type": "http.response.body", "body": event, "more_body": True})
+            await stream.wait()
     finally:
         disconnect.cancel()
 

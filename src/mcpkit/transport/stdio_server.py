@@ -8,7 +8,6 @@ JSON-RPC is ever written to stdout (logs go to stderr).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 from typing import IO, Any
 
@@ -21,15 +20,21 @@ from mcpkit.protocol.jsonrpc import Message, RequestId
 LINE_LIMIT = 64 * 1024 * 1024
 
 
-class _StdoutOutbound:
-    def __init__(self, write: Any) -> None:
-        self._write = write
+class _Stdout:
+    """Writes whole messages to the client, one line each; the session's outbound too."""
+
+    def __init__(self, transport: asyncio.WriteTransport) -> None:
+        self._transport = transport
+
+    def write(self, msg: Any) -> None:
+        if not self._transport.is_closing():
+            self._transport.write(jsonrpc.dumps(msg) + b"\n")
 
     def send(self, msg: Message, related: RequestId | None) -> None:
-        self._write(jsonrpc.dumps(msg) + b"\n")
+        self.write(msg)
 
 
-async def serve_stdio(  # noqa: PLR0915 - one read loop, kept whole to stay readable
+async def serve_stdio(
     gateway: Gateway, stdin: IO[bytes] | None = None, stdout: IO[bytes] | None = None
 ) -> None:
     """Serve one client over stdio until it closes stdin."""
@@ -38,81 +43,65 @@ async def serve_stdio(  # noqa: PLR0915 - one read loop, kept whole to stay read
     await loop.connect_read_pipe(
         lambda: asyncio.StreamReaderProtocol(reader), stdin or sys.stdin.buffer
     )
-    out = stdout or sys.stdout.buffer
-    transport, _ = await loop.connect_write_pipe(asyncio.Protocol, out)
-
-    def write(data: bytes) -> None:
-        if not transport.is_closing():
-            transport.write(data)
-
-    session = ClientSession(gateway, _StdoutOutbound(write), session_id="stdio")
+    transport, _ = await loop.connect_write_pipe(asyncio.Protocol, stdout or sys.stdout.buffer)
+    out = _Stdout(transport)
+    session = ClientSession(gateway, out, session_id="stdio")
     tasks: set[asyncio.Task[None]] = set()
 
-    async def run(msg: Message) -> None:
+    async def answer(msg: Message) -> None:
         response = await session.handle(msg)
         if response is not None:
-            write(jsonrpc.dumps(response) + b"\n")
+            out.write(response)
 
-    async def run_batch(batch: list[Any]) -> None:
-        responses = []
-        for item in batch:
-            response = await _one(session, item)
-            if response is not None:
-                responses.append(response)
+    async def answer_batch(batch: list[Any]) -> None:
+        responses = [r for r in [await _one(session, item) for item in batch] if r is not None]
         if responses:
-            write(jsonrpc.dumps(responses) + b"\n")
+            out.write(responses)
 
     try:
         while True:
             try:
                 line = await reader.readline()
             except ValueError:
-                write(
-                    jsonrpc.dumps(jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "message too large"))
-                    + b"\n"
-                )
+                out.write(jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "message too large"))
                 continue
             if not line:
                 break
-            line = line.strip()
-            if not line:
+            if not line.strip():
                 continue
             try:
                 msg = jsonrpc.loads(line)
             except jsonrpc.ParseError as exc:
-                write(
-                    jsonrpc.dumps(jsonrpc.error(None, jsonrpc.PARSE_ERROR, f"Parse error: {exc}"))
-                    + b"\n"
-                )
+                out.write(jsonrpc.error(None, jsonrpc.PARSE_ERROR, f"Parse error: {exc}"))
                 continue
             if isinstance(msg, list):
-                task = loop.create_task(run_batch(msg))
+                task = loop.create_task(answer_batch(msg))
+            elif jsonrpc.check(msg) is not None:
+                out.write(_invalid(msg))
+                continue
+            elif jsonrpc.is_request(msg):
+                task = loop.create_task(answer(msg))
             else:
-                problem = jsonrpc.check(msg)
-                if problem is not None:
-                    rid = msg.get("id") if isinstance(msg, dict) else None
-                    write(
-                        jsonrpc.dumps(jsonrpc.error(rid, jsonrpc.INVALID_REQUEST, problem)) + b"\n"
-                    )
-                    continue
-                if "id" not in msg or "method" not in msg:
-                    await session.handle(msg)
-                    continue
-                task = loop.create_task(run(msg))
+                # Notifications and responses in order, before the next line is read.
+                await session.handle(msg)
+                continue
             tasks.add(task)
             task.add_done_callback(tasks.discard)
     finally:
         await session.close()
         for task in tasks:
             task.cancel()
-        with contextlib.suppress(Exception):
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         transport.close()
 
 
 async def _one(session: ClientSession, item: Any) -> Message | None:
-    problem = jsonrpc.check(item)
-    if problem is not None:
-        rid = item.get("id") if isinstance(item, dict) else None
-        return jsonrpc.error(rid, jsonrpc.INVALID_REQUEST, problem)
+    if jsonrpc.check(item) is not None:
+        return _invalid(item)
     return await session.handle(item)
+
+
+def _invalid(item: Any) -> Message:
+    """The error answer to something that is not a JSON-RPC message."""
+    rid = item.get("id") if isinstance(item, dict) else None
+    return jsonrpc.error(rid, jsonrpc.INVALID_REQUEST, str(jsonrpc.check(item)))
