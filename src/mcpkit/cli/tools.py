@@ -14,7 +14,7 @@ from mcpkit.cli._options import json_option, pass_app, profile_option
 from mcpkit.errors import InvalidInputError, ServerError, UsageError
 from mcpkit.gateway.build import build_gateway, run_options
 from mcpkit.gateway.core import Gateway
-from mcpkit.gateway.local import LocalClient, local_client
+from mcpkit.gateway.local import local_client
 from mcpkit.gateway.slot import ServerSlot
 from mcpkit.gateway.upstream import UpstreamError
 
@@ -139,12 +139,9 @@ def call(
     args = _arguments(arguments, json_args)
     gateway = _gateway(app, profile, servers, allow_unsandboxed)
 
-    async def go(client: LocalClient) -> Any:
-        return await client.request("tools/call", {"name": name, "arguments": args})
-
     async def run() -> Any:
         async with local_client(gateway) as client:
-            return await go(client)
+            return await client.request("tools/call", {"name": name, "arguments": args})
 
     try:
         result = asyncio.run(run())

@@ -247,8 +247,9 @@ class ServerSlot:
         self._launched.discard(instance)
         return Connection(instance, upstream, key)
 
-    def _failed(self, reason: str, key: str | None) -> None:
-        log.warning("%s: %s", self.id, reason)
+    def _failed(self, reason: str, key: str | None, *, logged: bool = False) -> None:
+        if not logged:
+            log.warning("%s: %s", self.id, reason)
         self._failures += 1
         delay = min(
             self.options.backoff_max, self.options.backoff_initial * 2 ** (self._failures - 1)
@@ -339,7 +340,8 @@ class ServerSlot:
             self._spawn(conn.instance.stop(timeout=2.0))
             return
         self.restarts += 1
-        self._failed(f"it exited ({reason})", None)
+        # Logged once, with the exit status and last output, when the process is reaped.
+        self._failed(f"it exited ({reason})", None, logged=True)
         self.state = "crashed"
         self._spawn(self._after_crash(conn, reason))
 
