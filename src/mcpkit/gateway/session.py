@@ -301,18 +301,14 @@ class ClientSession:
                 if entry is not None and not entry[2].done():
                     entry[2].set_result(jsonrpc.result(None, value))
         else:
-            clean = {k: v for k, v in params.items() if k not in ("inputResponses", "requestState")}
-            if "inputResponses" in params or "requestState" in params:
-                clean = params
-            task = asyncio.get_running_loop().create_task(self._run(handler, rid, clean))
+            task = asyncio.get_running_loop().create_task(self._run(handler, rid, params))
             pending = PendingCall(task)
+            # Keyed by the first request's id, which the server's asks are routed by; gone
+            # when the call ends, whichever later request (or session) saw it end.
             self._inputs[rid] = pending
+            task.add_done_callback(lambda _t: self._inputs.pop(rid, None))
         await pending.wait()
         if pending.task.done():
-            for key, entry in self._inputs.items():
-                if entry is pending:
-                    self._inputs.pop(key)
-                    break
             response = pending.task.result()
             if response is not None:
                 response["id"] = rid
