@@ -22,6 +22,7 @@ import secrets
 import socket
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -206,26 +207,15 @@ class HttpFront:
 
     # -- streamable HTTP -----------------------------------------------------------
 
-    async def _post(  # noqa: PLR0911 - one early answer per refusal
+    async def _post(
         self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes]
     ) -> None:
-        body = await _body(receive)
-        if body is None:
-            await _plain(send, 413, "request body too large")
-            return
-        try:
-            msg = jsonrpc.loads(body)
-        except jsonrpc.ParseError as exc:
-            await _json(send, 400, jsonrpc.error(None, jsonrpc.PARSE_ERROR, f"Parse error: {exc}"))
-            return
-        if isinstance(msg, list):
-            await _json(
-                send, 400, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, "batches are not supported")
-            )
-            return
-        problem = jsonrpc.check(msg)
-        if problem is not None:
-            await _json(send, 400, jsonrpc.error(None, jsonrpc.INVALID_REQUEST, problem))
+        msg = await _read_message(receive)
+        if isinstance(msg, _Refusal):
+            if msg.status == 413:
+                await _plain(send, msg.status, msg.text)
+            else:
+                await _json(send, msg.status, jsonrpc.error(None, msg.code, msg.text))
             return
         sid = headers.get(b"mcp-session-id")
         version = headers.get(b"mcp-protocol-version", b"").decode("latin-1")
@@ -413,18 +403,9 @@ class HttpFront:
         if found is None or not found.legacy:
             await _plain(send, 404, "unknown session_id; open GET /sse first")
             return
-        body = await _body(receive)
-        if body is None:
-            await _plain(send, 413, "request body too large")
-            return
-        try:
-            msg = jsonrpc.loads(body)
-        except jsonrpc.ParseError as exc:
-            await _plain(send, 400, f"Parse error: {exc}")
-            return
-        problem = jsonrpc.check(msg)
-        if problem is not None:
-            await _plain(send, 400, problem)
+        msg = await _read_message(receive)
+        if isinstance(msg, _Refusal):
+            await _plain(send, msg.status, msg.text)
             return
         await _plain(send, 202, "Accepted")
         if jsonrpc.is_request(msg):
@@ -486,6 +467,33 @@ def _hostname(host: str) -> str:
     if host.startswith("["):
         return host[: host.find("]") + 1] if "]" in host else host
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """Why a POSTed body is not one JSON-RPC message; each transport words the answer."""
+
+    status: int
+    code: int
+    text: str
+
+
+async def _read_message(receive: Receive) -> Message | _Refusal:
+    """The one JSON-RPC message a POST carries, or why there is none."""
+    body = await _body(receive)
+    if body is None:
+        return _Refusal(413, jsonrpc.INVALID_REQUEST, "request body too large")
+    try:
+        msg = jsonrpc.loads(body)
+    except jsonrpc.ParseError as exc:
+        return _Refusal(400, jsonrpc.PARSE_ERROR, f"Parse error: {exc}")
+    if isinstance(msg, list):
+        return _Refusal(400, jsonrpc.INVALID_REQUEST, "batches are not supported")
+    problem = jsonrpc.check(msg)
+    if problem is not None:
+        return _Refusal(400, jsonrpc.INVALID_REQUEST, problem)
+    result: Message = msg
+    return result
 
 
 async def _body(receive: Receive) -> bytes | None:
