@@ -87,17 +87,46 @@ def _socket_answers(path: str) -> bool:
 
 
 def _docker(environ: Mapping[str, str]) -> Check:
-    host = environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    if not host.startswith("unix://"):
-        return Check("docker", True, f"DOCKER_HOST={host} (not probed)")
-    path = host.removeprefix("unix://")
-    if _socket_answers(path):
-        return Check("docker", True, f"engine answers on {path}")
+    from mcpkit.errors import McpkitError
+    from mcpkit.runtime.engine import Engine, product_name
+
+    hint = "optional: start dockerd (or podman system service) to run image servers"
+    try:
+        engine = Engine.from_environ(environ)
+    except McpkitError as exc:
+        return Check("docker", False, exc.message, exc.hint or hint)
+    where = f"{engine.endpoint.url} ({engine.endpoint.origin})"
+    if not engine.ping_quick():
+        return Check("docker", False, f"no engine answers at {where}", hint)
+    try:
+        version = engine.call_sync(engine.api.version, what="report its version")
+        info = engine.call_sync(engine.api.info, what="describe itself")
+    except McpkitError as exc:
+        return Check("docker", False, exc.message, exc.hint or hint)
+    finally:
+        engine.close()
+    limits = {
+        "memory": info.get("MemoryLimit"),
+        "swap": info.get("SwapLimit"),
+        "cpu": info.get("CpuCfsQuota"),
+        "pids": info.get("PidsLimit"),
+    }
+    missing = [name for name, ok in limits.items() if not ok]
+    name = f"{product_name(version)} {version.get('Version', '?')}"
+    detail = (
+        f"{name} (API {version.get('ApiVersion', '?')}) "
+        f"at {where}; cgroup v{info.get('CgroupVersion', '?')}, "
+        + (
+            "limits enforced: memory, swap, cpu, pids"
+            if not missing
+            else f"limits NOT enforced: {', '.join(missing)}"
+        )
+    )
     return Check(
         "docker",
-        False,
-        f"no engine answers on {path}",
-        "optional: start dockerd (or podman system service) to run image servers",
+        not missing,
+        detail,
+        None if not missing else "enable the cgroup controllers the engine reports missing",
     )
 
 

@@ -55,6 +55,32 @@ class GatewaySettings(BaseModel):
     idle_timeout: float = Field(default=0.0, ge=0)
     #: External before/after hooks (``[[gateway.hooks]]`` tables; see docs/interceptors.md).
     hooks: list[dict[str, Any]] = Field(default_factory=list)
+    #: Which runtime servers use: ``auto`` (image servers in containers, the rest as
+    #: processes), or force ``process`` or ``docker`` for every server.
+    runtime: Literal["auto", "process", "docker"] = "auto"
+
+
+class DockerSettings(BaseModel):
+    """How the docker runtime runs containers (``[docker]``; gateway flags override)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Memory limit of each container (no swap on top): ``512m``, ``1g``...
+    memory: str = "512m"
+    #: CPUs each container may use.
+    cpus: float = Field(default=1.0, gt=0)
+    #: Most processes and threads in each container.
+    pids: int = Field(default=256, ge=8)
+    #: ``never`` pull images at run time (the default), pull when ``missing``, or ``always``.
+    pull: Literal["never", "missing", "always"] = "never"
+    #: Host folders under which a server's declared writable mounts may be writable.
+    allowed_roots: list[str] = Field(default_factory=list)
+    #: Most containers one gateway keeps running.
+    max_containers: int = Field(default=32, ge=1)
+    #: Most containers being started at once.
+    parallel_starts: int = Field(default=4, ge=1)
+    #: The network of servers whose spec allows network (``bridge`` or ``host``).
+    network_mode: Literal["bridge", "host"] = "bridge"
 
 
 class Settings(BaseModel):
@@ -64,6 +90,7 @@ class Settings(BaseModel):
 
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    docker: DockerSettings = Field(default_factory=DockerSettings)
 
 
 def load_settings(path: Path) -> Settings:

@@ -135,6 +135,10 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (name, scope)
     );
     """,
+    # 2: how each server of a profile runs (runtime, container limits).
+    """
+    ALTER TABLE profile_servers ADD COLUMN run TEXT NOT NULL DEFAULT '{}';
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -68,6 +68,29 @@ def _csv(values: tuple[str, ...]) -> list[str]:
     default=None,
     help="Sandbox for package and command servers.",
 )
+@click.option(
+    "--runtime",
+    type=click.Choice(["auto", "process", "docker"]),
+    default=None,
+    help="auto: image servers in containers, the rest as processes; or force one for all.",
+)
+@click.option("--memory", default=None, help="Container memory limit, e.g. 512m (docker runtime).")
+@click.option("--cpus", type=float, default=None, help="CPUs per container (docker runtime).")
+@click.option(
+    "--pids-limit", "pids", type=int, default=None, help="Processes per container (docker runtime)."
+)
+@click.option(
+    "--pull",
+    type=click.Choice(["never", "missing", "always"]),
+    default=None,
+    help="Pull images at start: never (the default), when missing, or always.",
+)
+@click.option(
+    "--allow-write-root",
+    "allowed_roots",
+    multiple=True,
+    help="Host folder under which servers' declared writable mounts may write (repeat).",
+)
 @click.option("--lazy/--eager", default=None, help="Start servers on first use instead of at once.")
 @click.option(
     "--idle-timeout",
@@ -104,6 +127,12 @@ def run(
     lazy: bool | None,
     idle_timeout: float | None,
     prefix_tools: bool | None,
+    runtime: str | None,
+    memory: str | None,
+    cpus: float | None,
+    pids: int | None,
+    pull: str | None,
+    allowed_roots: tuple[str, ...],
 ) -> None:
     """Start the servers of PROFILE and serve them to MCP clients.
 
@@ -129,6 +158,12 @@ def run(
         lazy=lazy,
         idle_timeout=idle_timeout,
         prefix_tools=prefix_tools,
+        runtime=runtime,
+        memory=memory,
+        cpus=cpus,
+        pids=pids,
+        pull=pull,
+        allowed_roots=list(allowed_roots) or None,
     )
     gateway = build_gateway(
         app, opts, progress=lambda line: click.echo(f"mcpkit: {line}", err=True)

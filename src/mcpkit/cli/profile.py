@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from mcpkit.app import App
 from mcpkit.catalog.custom import build_spec
@@ -21,7 +22,7 @@ from mcpkit.cli._render import emit_json, kind_of, table
 from mcpkit.errors import InvalidInputError, UsageError
 from mcpkit.profiles import io as profile_io
 from mcpkit.profiles.config import missing_required
-from mcpkit.profiles.model import DEFAULT_PROFILE, Profile
+from mcpkit.profiles.model import DEFAULT_PROFILE, Profile, ServerRun
 from mcpkit.settings import atomic_write
 
 
@@ -340,6 +341,82 @@ def tools(
     click.echo(
         f"{server_id} in {profile}: allowed {allowed}"
         + (f"; disabled {', '.join(filt.deny)}" if filt.deny else "")
+    )
+
+
+@command.command("runtime")
+@click.argument("server_id")
+@profile_option
+@click.option(
+    "--runtime",
+    "kind",
+    type=click.Choice(["auto", "process", "docker"]),
+    help="Where the server runs (auto: image servers in containers, the rest as processes).",
+)
+@click.option("--memory", help="Container memory limit, e.g. 256m or 1g.")
+@click.option("--cpus", type=float, help="CPUs the container may use, e.g. 0.5.")
+@click.option("--pids", type=int, help="Most processes and threads in the container.")
+@click.option(
+    "--read-only-root/--writable-root",
+    "read_only",
+    default=None,
+    help="Keep the container's root read-only (the default), or let the image write to it.",
+)
+@click.option("--user", help="Run the container as UID[:GID] instead of the hardened default.")
+@click.option("--reset", is_flag=True, help="Back to the gateway's defaults.")
+@json_option
+@pass_app
+def runtime(
+    app: App,
+    server_id: str,
+    profile: str,
+    kind: str | None,
+    memory: str | None,
+    cpus: float | None,
+    pids: int | None,
+    read_only: bool | None,
+    user: str | None,
+    reset: bool,
+    as_json: bool,
+) -> None:
+    """Show or set how a server runs in a profile: runtime and container limits."""
+    entry = app.profiles.get(profile).server(server_id)
+    if entry is None:
+        raise InvalidInputError(
+            f"profile {profile!r} has no server {server_id!r}",
+            hint=f"add it with 'mcpkit profile server add {server_id}'",
+        )
+    current = ServerRun() if reset else entry.run
+    changes = {
+        key: value
+        for key, value in {
+            "runtime": kind,
+            "memory": memory,
+            "cpus": cpus,
+            "pids": pids,
+            "read_only": read_only,
+            "user": user,
+        }.items()
+        if value is not None
+    }
+    if changes or reset:
+        try:
+            current = ServerRun.model_validate(current.model_dump() | changes)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise InvalidInputError(
+                f"--{'-'.join(str(p) for p in err['loc'])}: {err['msg']}",
+                hint="see 'mcpkit profile runtime --help'",
+            ) from None
+        app.profiles.set_run(profile, server_id, current)
+    data = current.model_dump(exclude_defaults=True)
+    if as_json:
+        emit_json({"runtime": current.runtime} | data)
+        return
+    settings = ", ".join(f"{k} {v}" for k, v in data.items() if k != "runtime")
+    click.echo(
+        f"{server_id} in {profile}: runtime {current.runtime}"
+        + (f"; {settings}" if settings else "; gateway defaults for limits")
     )
 
 

@@ -8,11 +8,13 @@ fix, so it shows up in health and ``tools ls`` while every other server is serve
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, cast
 
 from mcpkit.app import App
-from mcpkit.errors import McpkitError, UnknownServerError
+from mcpkit.catalog.model import ServerSpec
+from mcpkit.errors import McpkitError, RuntimeUnavailableError, UnknownServerError
 from mcpkit.gateway.calllog import CallLog
 from mcpkit.gateway.core import Gateway, GatewayOptions
 from mcpkit.gateway.hooks import ExternalHook, hooks_from_config
@@ -20,7 +22,11 @@ from mcpkit.gateway.interceptors import Interceptor, InterceptorChain
 from mcpkit.gateway.leaks import LeakBlocker, LeakScanner
 from mcpkit.gateway.lists import ListCache, cache_path, launch_key
 from mcpkit.gateway.slot import ServerSlot, SlotOptions
+from mcpkit.profiles.model import ProfileServer, ServerRun
 from mcpkit.runtime.base import LaunchPlan, Progress, Runtime
+from mcpkit.runtime.docker import DockerOptions, DockerRuntime, PullPolicy
+from mcpkit.runtime.engine import Engine
+from mcpkit.runtime.hardening import ContainerLimits, ContainerPolicy, parse_size
 from mcpkit.runtime.plan import build_plan
 from mcpkit.runtime.process import ProcessRuntime
 
@@ -41,6 +47,14 @@ class RunOptions:
     prefix_tools: bool = False
     hooks: list[dict[str, Any]] = field(default_factory=list)
     slot: SlotOptions = field(default_factory=SlotOptions)
+    #: ``auto``: image servers in containers, the rest as processes; or force one.
+    runtime: str = "auto"
+    #: Container defaults (each server's profile settings win over them).
+    memory: str | None = None
+    cpus: float | None = None
+    pids: int | None = None
+    pull: str | None = None
+    allowed_roots: Sequence[str] = ()
 
 
 def build_gateway(app: App, run: RunOptions, *, progress: Progress | None = None) -> Gateway:
@@ -56,7 +70,7 @@ def build_gateway(app: App, run: RunOptions, *, progress: Progress | None = None
                 hint=f"mcpkit profile show {run.profile}",
             )
         entries = [s for s in entries if s.id in run.servers]
-    runtimes = _runtimes(app, run)
+    runtimes = _Runtimes(app, run, entries)
     cache = ListCache(cache_path(app.locations.cache_dir, run.profile))
     slots: list[ServerSlot] = []
     plans: list[LaunchPlan] = []
@@ -82,10 +96,11 @@ def build_gateway(app: App, run: RunOptions, *, progress: Progress | None = None
                 )
             except McpkitError as exc:
                 problem = exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
-            runtime = next((r for r in runtimes if r.supports(spec)), None)
-            if runtime is None and problem is None:
-                kind = spec.source.type
-                problem = f"no runtime in this mcpkit can run {kind} servers like {server.id!r}"
+            try:
+                runtime = runtimes.pick(server, spec)
+            except McpkitError as exc:
+                if problem is None:
+                    problem = exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
         cached = None
         if spec is not None:
             keys[server.id] = launch_key(spec.to_data(), server.config)
@@ -129,9 +144,98 @@ def build_chain(app: App, run: RunOptions, plans: Sequence[LaunchPlan]) -> Inter
     return InterceptorChain(interceptors, log)
 
 
-def _runtimes(app: App, run: RunOptions) -> list[Runtime]:
-    sandbox: Any = run.sandbox
-    return [ProcessRuntime(app.locations, app.environ, sandbox=sandbox)]
+class _Runtimes:
+    """Picks each server's runtime; makes each runtime once, when a server needs it."""
+
+    def __init__(self, app: App, run: RunOptions, entries: Sequence[ProfileServer]) -> None:
+        self._app = app
+        self._run = run
+        self._entries = {e.id: e for e in entries}
+        self._process: ProcessRuntime | None = None
+        self._docker: DockerRuntime | None = None
+
+    def pick(self, server: ProfileServer, spec: ServerSpec) -> Runtime:
+        """The runtime of one server; raises with the reason when none can run it."""
+        kind = spec.source.type
+        choice = server.run.runtime if server.run.runtime != "auto" else self._run.runtime
+        if choice == "auto":
+            choice = "docker" if kind == "image" else "process"
+        if kind == "remote":
+            raise RuntimeUnavailableError(
+                f"server {server.id!r} is remote, and this mcpkit cannot proxy remote servers yet",
+                hint=f"remove it with 'mcpkit server rm {server.id}'",
+            )
+        if choice == "docker":
+            if kind == "command":
+                raise RuntimeUnavailableError(
+                    f"server {server.id!r} is a local command, which cannot run in a container",
+                    hint=f"mcpkit profile runtime {server.id} --runtime process",
+                )
+            return self.docker()
+        if kind == "image":
+            raise RuntimeUnavailableError(
+                f"server {server.id!r} is a container image, which only the docker runtime "
+                "can run, and the process runtime was asked for",
+                hint=f"mcpkit profile runtime {server.id} --runtime auto (or drop --runtime "
+                "process)",
+            )
+        return self.process()
+
+    def process(self) -> ProcessRuntime:
+        if self._process is None:
+            sandbox: Any = self._run.sandbox
+            self._process = ProcessRuntime(self._app.locations, self._app.environ, sandbox=sandbox)
+        return self._process
+
+    def docker(self) -> DockerRuntime:
+        if self._docker is None:
+            settings = self._app.settings.docker
+            run = self._run
+            base = ContainerPolicy(
+                limits=ContainerLimits().merged(
+                    run.memory or settings.memory,
+                    run.cpus or settings.cpus,
+                    run.pids or settings.pids,
+                ),
+                allowed_roots=tuple(
+                    Path(p).expanduser() for p in [*settings.allowed_roots, *run.allowed_roots]
+                ),
+                sensitive=(
+                    self._app.locations.data_dir,
+                    self._app.locations.config_dir,
+                    self._app.locations.state_dir,
+                ),
+            )
+            policies = {
+                sid: _server_policy(base, entry.run)
+                for sid, entry in self._entries.items()
+                if not entry.run.is_default
+            }
+            options = DockerOptions(
+                pull=cast("PullPolicy", run.pull or settings.pull),
+                parallel_starts=settings.parallel_starts,
+                max_containers=settings.max_containers,
+                network_mode=settings.network_mode,
+            )
+            home = Path(self._app.environ.get("HOME") or Path.home())
+            self._docker = DockerRuntime(
+                Engine.from_environ(self._app.environ),
+                self._app.locations,
+                base,
+                options=options,
+                policies=policies,
+                home=home,
+            )
+        return self._docker
+
+
+def _server_policy(base: ContainerPolicy, run: ServerRun) -> ContainerPolicy:
+    return replace(
+        base,
+        limits=base.limits.merged(run.memory, run.cpus, run.pids),
+        read_only=base.read_only if run.read_only is None else run.read_only,
+        user=run.user or base.user,
+    )
 
 
 def run_options(app: App, **flags: Any) -> RunOptions:
@@ -145,6 +249,9 @@ def run_options(app: App, **flags: Any) -> RunOptions:
         "lazy": settings.lazy,
         "idle_timeout": settings.idle_timeout,
         "hooks": list(settings.hooks),
+        "runtime": settings.runtime,
     }
     values = {**merged, **{k: v for k, v in flags.items() if v is not None}}
+    if values.get("memory") is not None:
+        parse_size(values["memory"])  # a bad --memory is a usage error, not a failed server
     return RunOptions(**values)

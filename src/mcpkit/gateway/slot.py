@@ -237,6 +237,8 @@ class ServerSlot:
             detail = exc.message
             if health.returncode is not None:
                 detail += f"; it exited with status {health.returncode}"
+            if health.reason:
+                detail += f": {health.reason}"
             if tail:
                 detail += f"; its last output: {tail}"
             raise UpstreamError(jsonrpc.SERVER_UNAVAILABLE, detail) from None
@@ -352,7 +354,11 @@ class ServerSlot:
         health = conn.instance.health()
         status = f" with status {health.returncode}" if health.returncode is not None else ""
         tail = " | ".join(conn.instance.stderr_tail(3))
-        error = f"it exited{status} ({reason})" + (f"; its last output: {tail}" if tail else "")
+        error = f"it exited{status} ({reason})"
+        if health.reason:
+            error += f": {health.reason}"
+        if tail:
+            error += f"; its last output: {tail}"
         log.warning("%s: %s", self.id, error)
         if self.state == "crashed":
             self.error = error

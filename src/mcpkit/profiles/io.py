@@ -35,6 +35,8 @@ def to_document(profile: Profile, specs: dict[str, ServerSpec]) -> dict[str, Any
         pins = server.pins.model_dump(exclude_defaults=True)
         if pins:
             item["pins"] = pins
+        if not server.run.is_default:
+            item["run"] = server.run.model_dump(exclude_defaults=True)
         if server.spec is not None:
             item["spec"] = server.spec.to_data()
         servers.append(item)

@@ -7,11 +7,12 @@ need, which the secret store resolves at run time.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mcpkit.catalog.model import ServerSpec
+from mcpkit.errors import InvalidInputError
 
 DEFAULT_PROFILE = "default"
 PROFILE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -47,6 +48,40 @@ class Pins(BaseModel):
     tools: dict[str, str] = Field(default_factory=dict)
 
 
+class ServerRun(BaseModel):
+    """How one server runs in this profile: its runtime and container limits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: ``auto`` follows the gateway (image servers in containers, the rest as processes).
+    runtime: Literal["auto", "process", "docker"] = "auto"
+    #: Container memory limit (``256m``, ``1g``); None = the gateway's.
+    memory: str | None = None
+    cpus: float | None = Field(default=None, gt=0)
+    pids: int | None = Field(default=None, ge=8)
+    #: False for images that must write outside /tmp; None = read-only root.
+    read_only: bool | None = None
+    #: ``uid:gid`` to run as, for images that need a particular user.
+    user: str | None = Field(default=None, pattern=r"^[0-9]+(:[0-9]+)?$")
+
+    @field_validator("memory")
+    @classmethod
+    def _memory_form(cls, value: str | None) -> str | None:
+        if value is not None:
+            from mcpkit.runtime.hardening import parse_size
+
+            try:
+                parse_size(value)
+            except InvalidInputError as exc:
+                raise ValueError(exc.message) from None
+        return value
+
+    @property
+    def is_default(self) -> bool:
+        """True when nothing is set."""
+        return self == ServerRun()
+
+
 class ProfileServer(BaseModel):
     """One server in a profile."""
 
@@ -58,6 +93,7 @@ class ProfileServer(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict)
     tools: ToolFilter = Field(default_factory=ToolFilter)
     pins: Pins = Field(default_factory=Pins)
+    run: ServerRun = Field(default_factory=ServerRun)
 
 
 class Profile(BaseModel):

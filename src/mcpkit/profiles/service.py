@@ -29,6 +29,7 @@ from mcpkit.profiles.model import (
     Pins,
     Profile,
     ProfileServer,
+    ServerRun,
     ToolFilter,
     check_profile_name,
 )
@@ -290,6 +291,32 @@ class ProfileService:
             _touch(conn, profile)
         return filt
 
+    def set_run(self, profile: str, server_id: str, run: ServerRun) -> ServerRun:
+        """Set how a server runs in a profile (its runtime and container limits)."""
+        server = self._server(profile, server_id)
+        spec = self.find_spec(server)
+        if spec is not None and run.runtime == "docker" and spec.source.type not in (
+            "image",
+            "package",
+        ):
+            raise InvalidInputError(
+                f"server {server_id!r} is a {spec.source.type} server, which cannot run "
+                "in a container",
+                hint="only image and package servers can use the docker runtime",
+            )
+        if spec is not None and run.runtime == "process" and spec.source.type == "image":
+            raise InvalidInputError(
+                f"server {server_id!r} is an image, which only the docker runtime can run",
+                hint="use --runtime docker or auto",
+            )
+        with self._db.write() as conn:
+            conn.execute(
+                "UPDATE profile_servers SET run = ? WHERE profile = ? AND server_id = ?",
+                (_dumps(run.model_dump(exclude_defaults=True)), profile, server_id),
+            )
+            _touch(conn, profile)
+        return run
+
     def profiles_using(self, server_id: str) -> list[str]:
         """Names of the profiles that contain a server."""
         rows = self._db.query(
@@ -372,8 +399,9 @@ def _initial_pins(spec: ServerSpec) -> Pins:
 
 def _insert_server(conn: sqlite3.Connection, profile: str, server: ProfileServer, pos: int) -> None:
     conn.execute(
-        "INSERT INTO profile_servers (profile, server_id, position, spec, config, tools, pins) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO profile_servers "
+        "(profile, server_id, position, spec, config, tools, pins, run) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             profile,
             server.id,
@@ -382,6 +410,7 @@ def _insert_server(conn: sqlite3.Connection, profile: str, server: ProfileServer
             _dumps(server.config),
             _dumps(server.tools.model_dump()),
             _dumps(server.pins.model_dump()),
+            _dumps(server.run.model_dump(exclude_defaults=True)),
         ),
     )
 
@@ -399,6 +428,7 @@ def _server_from_row(row: sqlite3.Row) -> ProfileServer:
         if row["tools"]
         else ToolFilter(),
         pins=Pins.model_validate(orjson.loads(row["pins"])),
+        run=ServerRun.model_validate(orjson.loads(row["run"])),
     )
 
 

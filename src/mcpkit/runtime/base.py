@@ -80,6 +80,8 @@ class Health:
     returncode: int | None = None
     sandbox: str = "none"
     detail: str = ""
+    #: Why it exited, when the runtime knows more than the status (killed for memory...).
+    reason: str = ""
 
 
 class Instance(Protocol):

@@ -17,6 +17,7 @@ import contextlib
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol
 
 from mcpkit.runtime.base import ChannelClosed
 
@@ -29,6 +30,16 @@ _SPACE = frozenset(b" \t\r")
 _GARBAGE_KEEP = 200  # characters of each dropped line kept for diagnostics
 
 
+class LineWriter(Protocol):
+    """What :class:`ProcessChannel` writes to: an ``asyncio.StreamWriter`` or an adapter."""
+
+    def write(self, data: bytes) -> None: ...
+    async def drain(self) -> None: ...
+    def is_closing(self) -> bool: ...
+    def close(self) -> None: ...
+    async def wait_closed(self) -> None: ...
+
+
 class ProcessChannel:
     """A :class:`~mcpkit.runtime.base.Channel` over a child's stdin and stdout.
 
@@ -36,7 +47,7 @@ class ProcessChannel:
     """
 
     def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, garbage: int = 20
+        self, reader: asyncio.StreamReader, writer: LineWriter, *, garbage: int = 20
     ) -> None:
         self._reader = reader
         self._writer = writer
