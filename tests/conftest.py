@@ -1,7 +1,8 @@
-"""Shared fixtures: an isolated mcpkit home and an in-process CLI runner."""
+"""Shared fixtures: an isolated mcpkit home, an in-process CLI runner, container engines."""
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Iterator
@@ -13,6 +14,8 @@ from click.testing import CliRunner, Result
 
 from mcpkit.app import App
 from mcpkit.cli.main import cli
+from mcpkit.errors import McpkitError
+from mcpkit.runtime.engine import Engine
 
 
 @pytest.fixture
@@ -100,3 +103,87 @@ def run(environ: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Run:
     ):
         monkeypatch.delenv(var, raising=False)
     return Run(environ)
+
+
+# ------------------------------------------------------------------------------ container engines
+# scripts/container-env.sh (run by `make test` as root) starts both engines and builds these images.
+
+BASE_IMAGE = "mcpkit-test/base:bookworm"
+NODE_BASE_IMAGE = "mcpkit-test/node-base:bookworm"
+ENGINE_SOCKETS = {
+    "docker": "unix:///var/run/docker.sock",
+    "podman": "unix:///run/podman/podman.sock",
+}
+_START_COMMANDS = {"docker": "dockerd", "podman": "podman system service --time=0 {url}"}
+ENGINE_FIXTURES = frozenset({"engine_target", "docker_target"})
+
+
+@dataclass(frozen=True)
+class EngineTarget:
+    """A real container engine the tests may use, and the test images it holds.
+
+    ``environ`` selects the engine (``DOCKER_HOST``); merge it into a test's environment.
+    Both engines resolve the images by these bare names (podman stores them as
+    ``localhost/...``, but its Docker-compatible API finds them by the bare name).
+    """
+
+    name: str
+    environ: dict[str, str]
+    base_image: str
+    node_base_image: str
+
+
+@functools.cache
+def _engine_problem(name: str) -> str | None:
+    """Why the engine ``name`` cannot serve the tests, or None when it can (probed once)."""
+    url = ENGINE_SOCKETS[name]
+    engine = Engine.from_environ({"DOCKER_HOST": url})
+    try:
+        if not engine.ping_quick():
+            start = _START_COMMANDS[name].format(url=url)
+            return f"no {name} engine answers at {url}: start `{start}` (make test does, as root)"
+        for image in (BASE_IMAGE, NODE_BASE_IMAGE):
+            try:
+                engine.call_sync(engine.api.inspect_image, image, what=f"inspect {image}")
+            except McpkitError as exc:
+                return (
+                    f"the {name} engine at {url} has no {image} ({exc.message}): "
+                    "run scripts/container-env.sh as root (make test does)"
+                )
+    finally:
+        engine.close()
+    return None
+
+
+def _engine_target(name: str) -> EngineTarget:
+    problem = _engine_problem(name)
+    if problem is not None:
+        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+            pytest.fail(f"CI must provide both container engines: {problem}", pytrace=False)
+        pytest.skip(problem)
+    return EngineTarget(
+        name=name,
+        environ={"DOCKER_HOST": ENGINE_SOCKETS[name]},
+        base_image=BASE_IMAGE,
+        node_base_image=NODE_BASE_IMAGE,
+    )
+
+
+@pytest.fixture(scope="session", params=["docker", "podman"], ids=["docker", "podman"])
+def engine_target(request: pytest.FixtureRequest) -> EngineTarget:
+    """Each real engine in turn (docker, then podman); skipped when absent, failed under CI."""
+    name: str = request.param
+    return _engine_target(name)
+
+
+@pytest.fixture(scope="session")
+def docker_target() -> EngineTarget:
+    """The real docker engine; skipped when absent, failed under CI."""
+    return _engine_target("docker")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses an engine fixture as ``container`` (``-m 'not container'``)."""
+    for item in items:
+        if ENGINE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.container)

@@ -47,9 +47,9 @@ def cli(ctx: click.Context) -> None:
 
 
 def _register() -> None:
-    from mcpkit.cli import catalog, config, doctor, gateway, profile, secret, server, tools
+    from mcpkit.cli import build, catalog, config, doctor, gateway, profile, secret, server, tools
 
-    for module in (catalog, profile, server, secret, gateway, tools, config, doctor):
+    for module in (catalog, profile, server, secret, gateway, tools, build, config, doctor):
         cli.add_command(module.command)
 
 

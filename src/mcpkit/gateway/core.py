@@ -115,6 +115,11 @@ class Gateway:
         for pending in self.pending_inputs.values():
             pending.task.cancel()
         await asyncio.gather(*(s.stop() for s in self.slots.values()), return_exceptions=True)
+        runtimes = {id(s.runtime): s.runtime for s in self.slots.values() if s.runtime}
+        for runtime in runtimes.values():
+            closer = getattr(runtime, "aclose", None)
+            if closer is not None:
+                await closer()
         if self.chain is not None:
             await self.chain.aclose()
 

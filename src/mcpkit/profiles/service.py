@@ -295,9 +295,14 @@ class ProfileService:
         """Set how a server runs in a profile (its runtime and container limits)."""
         server = self._server(profile, server_id)
         spec = self.find_spec(server)
-        if spec is not None and run.runtime == "docker" and spec.source.type not in (
-            "image",
-            "package",
+        if (
+            spec is not None
+            and run.runtime == "docker"
+            and spec.source.type
+            not in (
+                "image",
+                "package",
+            )
         ):
             raise InvalidInputError(
                 f"server {server_id!r} is a {spec.source.type} server, which cannot run "

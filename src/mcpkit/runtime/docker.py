@@ -45,8 +45,8 @@ log = logging.getLogger(__name__)
 
 PullPolicy = Literal["never", "missing", "always"]
 LABEL = "io.mcpkit"
-_TMPFS_MAGIC = 0x01021994
-_RAMFS_MAGIC = 0x858458F6
+#: The exit status of a process killed by SIGKILL (128 + 9).
+_SIGKILLED = 137
 
 
 @dataclass(frozen=True)
@@ -318,6 +318,10 @@ class DockerRuntime:
             memory=policy.limits.memory,
         )
 
+    async def aclose(self) -> None:
+        """Close the engine client (after the gateway stopped every instance)."""
+        await asyncio.to_thread(self.engine.close)
+
     def forget(self, container_id: str) -> None:
         """A container is gone: it no longer counts against ``max_containers``."""
         self._live.discard(container_id)
@@ -341,8 +345,14 @@ async def _wrap(sock: Any, server: str) -> AttachStream:
     try:
         return await open_attach(raw)
     finally:
-        with contextlib.suppress(OSError):
+        # open_attach works on a duplicate; close the SDK's objects now, not at GC: the
+        # HTTP response first (it flushes its reader on close), then the socket.
+        response = getattr(sock, "_response", None)
+        with contextlib.suppress(OSError, ValueError):
+            if response is not None:
+                response.close()
             sock.close()
+            raw.close()
 
 
 def _container_name(plan: LaunchPlan) -> str:
@@ -457,6 +467,7 @@ class DockerInstance:
         self._warnings = warnings
         self._memory = memory
         self._exit: tuple[int, bool] | None = None
+        self._killed = False
         self._stopping: asyncio.Task[None] | None = None
 
     @property
@@ -475,14 +486,16 @@ class DockerInstance:
         reason = ""
         if self._exit is not None:
             code, oom = self._exit
+            limit = (
+                f"limit {self._memory // 1024**2} MiB; raise it with --memory or "
+                "'mcpkit profile runtime SERVER --memory'"
+            )
             if oom:
-                reason = (
-                    f"killed by the kernel: out of memory (limit {self._memory // 1024**2} MiB; "
-                    "raise it with --memory or the server's memory setting)"
-                )
-                details.append(reason)
-            else:
-                details.append(f"exited with code {code}")
+                reason = f"killed by the kernel: out of memory ({limit})"
+            elif code == _SIGKILLED and not self._killed:
+                # Podman on cgroup v1 does not report OOMKilled; nothing else SIGKILLs it.
+                reason = f"killed with SIGKILL, most likely by the kernel: out of memory ({limit})"
+            details.append(reason or f"exited with code {code}")
         return Health(
             state="running" if self._exit is None else "exited",
             pid=None,
@@ -513,6 +526,7 @@ class DockerInstance:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stream.ended(), grace)
             if not await self._exited(1.0 if self._stream_done() else 0.1):
+                self._killed = True
                 with contextlib.suppress(EngineError):
                     await engine.call(api.stop, cid, timeout=3, what="stop a container")
                 await self._exited(5.0)
