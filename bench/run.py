@@ -1,8 +1,10 @@
 """Run the gateway benchmark: ``python bench/run.py [scenario ...] [options]``.
 
-Scenarios: latency, throughput, lists, coldstart, rss (default: all). Results are printed
-as tables and merged into ``bench/results.json`` (a scenario run alone replaces only its
-own entry). See ``bench/README.md``.
+Scenarios: latency, throughput, lists, coldstart, rss, reference (default: all of these),
+and docker-coldstart, docker-latency (the docker runtime; run only when named, or with
+``docker`` for both; ``--engine podman`` runs them on podman). Results are printed as
+tables and merged into ``bench/results.json`` (a scenario run alone replaces only its own
+entry). See ``bench/README.md``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from procs import BENCH_DIR, setup_home
 from scenarios import SCENARIOS, Config
+
+import containers
 
 RESULTS = BENCH_DIR / "results.json"
 
@@ -75,6 +79,15 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def tables(title: str, rows: dict[str, Any]) -> str:
+    """One table of the nested rows and one of the flat rows (when a scenario has both)."""
+    nested = {k: v for k, v in rows.items() if v and all(isinstance(x, dict) for x in v.values())}
+    flat = {k: v for k, v in rows.items() if k not in nested}
+    if not nested or not flat:
+        return table(title, rows)
+    return table(title, nested) + "\n\n" + table(f"{title} (other figures)", flat)
+
+
 def table(title: str, rows: dict[str, Any]) -> str:
     """Rows (name -> flat dict, or name -> {sub -> flat dict}) as a Markdown table."""
     flat: dict[str, dict[str, Any]] = {}
@@ -114,13 +127,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             repeat=args.repeat,
         )
         results: dict[str, Any] = {"client_loop": loop_name}
+        chosen = {**SCENARIOS, **containers.scenarios(args.engine)}
         for name in args.scenarios:
             print(f"running {name}…", file=sys.stderr, flush=True)
+            # Docker scenarios on podman are kept beside the docker ones, not over them.
+            key = f"{name} ({args.engine})" if name in containers.NAMES else name
             load = os.getloadavg()[0]
-            results[name] = await SCENARIOS[name](cfg)
+            results[key] = await chosen[name](cfg)
             # Other work on the machine skews every number: keep what the load was.
-            results.setdefault("load_average_1min", {})[name] = [load, os.getloadavg()[0]]
-            print(table(name, results[name]), flush=True)
+            results.setdefault("load_average_1min", {})[key] = [load, os.getloadavg()[0]]
+            print(tables(key, results[key]), flush=True)
             print(flush=True)
         return results
 
@@ -128,8 +144,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     """Parse arguments, run, print, and merge into results.json."""
     parser = argparse.ArgumentParser(description=__doc__)
+    known = [*SCENARIOS, *containers.NAMES]
     parser.add_argument(
-        "scenarios", nargs="*", help=f"any of {', '.join(SCENARIOS)} (default: all)"
+        "scenarios",
+        nargs="*",
+        help=f"any of {', '.join(known)}, or docker for both docker-* "
+        f"(default: {', '.join(SCENARIOS)})",
     )
     parser.add_argument("--sandbox", choices=["bwrap", "none"], default="bwrap")
     parser.add_argument("--calls", type=int, default=3000, help="calls per latency path")
@@ -142,13 +162,26 @@ def main() -> None:
         default=shutil.which("mcp-server-time") or _default_time_server(),
         help="mcp-server-time executable for the reference scenario",
     )
+    parser.add_argument(
+        "--engine",
+        choices=sorted(containers.ENGINES),
+        default="docker",
+        help="container engine of the docker-* scenarios (podman: its Docker-compatible API)",
+    )
     parser.add_argument("--home", help="MCPKIT_HOME to use (default: a fresh temp folder)")
     parser.add_argument("--no-save", action="store_true", help="do not write results.json")
     args = parser.parse_args()
     args.scenarios = args.scenarios or list(SCENARIOS)
-    unknown = [name for name in args.scenarios if name not in SCENARIOS]
+    args.scenarios = [
+        n for name in args.scenarios for n in (containers.NAMES if name == "docker" else [name])
+    ]
+    unknown = [name for name in args.scenarios if name not in known]
     if unknown:
-        parser.error(f"unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}")
+        parser.error(f"unknown scenario {unknown[0]!r}; choose from {', '.join(known)}")
+    if any(name in containers.NAMES for name in args.scenarios):
+        problem = containers.check_engine(args.engine)
+        if problem:
+            parser.error(f"the docker scenarios need {args.engine}: {problem}")
     try:
         import uvloop
 
