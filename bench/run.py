@@ -193,8 +193,15 @@ def main() -> None:
     saved: dict[str, Any] = {}
     if RESULTS.exists():
         saved = orjson.loads(RESULTS.read_bytes())
+    # Per-scenario maps are merged, so running one scenario keeps the others' entries.
+    loads = {**saved.get("load_average_1min", {}), **results.pop("load_average_1min", {})}
     saved.update(results)
+    saved["load_average_1min"] = loads
     saved["machine"] = machine()
+    taken = saved.setdefault("taken", {})
+    for key in results:
+        if key != "client_loop":
+            taken[key] = {k: saved["machine"][k] for k in ("date", "commit")}
     RESULTS.write_bytes(orjson.dumps(saved, option=orjson.OPT_INDENT_2) + b"\n")
     print(f"wrote {RESULTS}", file=sys.stderr)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mcpkit import __version__
+from mcpkit.runtime.engine import Endpoint, Engine
 from mcpkit.store import Locations
 
 
@@ -73,22 +73,9 @@ def _state_dir(locations: Locations) -> Check:
     )
 
 
-def _socket_answers(path: str) -> bool:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(2)
-    try:
-        sock.connect(path)
-        sock.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
-        return sock.recv(64).startswith(b"HTTP/1.")
-    except OSError:
-        return False
-    finally:
-        sock.close()
-
-
 def _docker(environ: Mapping[str, str]) -> Check:
     from mcpkit.errors import McpkitError
-    from mcpkit.runtime.engine import Engine, product_name
+    from mcpkit.runtime.engine import product_name
 
     hint = "optional: start dockerd (or podman system service) to run image servers"
     try:
@@ -133,7 +120,7 @@ def _docker(environ: Mapping[str, str]) -> Check:
 def _podman(environ: Mapping[str, str]) -> Check:
     runtime = environ.get("XDG_RUNTIME_DIR", "/run")
     for path in (f"{runtime}/podman/podman.sock", "/run/podman/podman.sock"):
-        if Path(path).exists() and _socket_answers(path):
+        if Path(path).exists() and Engine(Endpoint(f"unix://{path}", "podman")).ping_quick():
             return Check("podman", True, f"API answers on {path}")
     return Check("podman", False, "no podman API socket", "optional: podman system service")
 

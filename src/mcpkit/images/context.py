@@ -9,7 +9,6 @@ and installs files it was given, and every artifact is recorded with its hash.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import importlib.util
 import json
@@ -17,7 +16,6 @@ import os
 import posixpath
 import re
 import shutil
-import signal
 import stat
 import sys
 import tarfile
@@ -30,6 +28,7 @@ from mcpkit.catalog.model import PackageSource
 from mcpkit.errors import InstallError, InvalidInputError, RuntimeUnavailableError
 from mcpkit.images.records import Artifact
 from mcpkit.runtime.base import Progress
+from mcpkit.runtime.subproc import run_captured
 
 #: How long one ``pip download`` / ``npm install`` may run.
 FETCH_TIMEOUT = 900.0
@@ -447,36 +446,16 @@ async def run_tool(
     hashes: bool = False,
 ) -> str:
     """Run pip or npm; a failure is an :class:`InstallError` showing its last lines."""
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=dict(env),
-            start_new_session=True,
-        )
-    except OSError as exc:
-        raise InstallError(
-            f"could not run {argv[0]} to fetch {requirement}: {exc.strerror}",
-            hint=f"check that {tool} is installed",
-        ) from exc
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), FETCH_TIMEOUT)
-    except BaseException as exc:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(proc.wait()), 5)
-        if isinstance(exc, TimeoutError):
-            raise InstallError(
-                f"fetching {requirement} with {tool} took over {FETCH_TIMEOUT:.0f} s",
-                hint="check the network ('mcpkit doctor'), then try again",
-            ) from None
-        raise
-    if proc.returncode != 0:
+    code, out, err = await run_captured(
+        argv,
+        env,
+        doing=f"fetch {requirement} with {tool}",
+        timeout=FETCH_TIMEOUT,
+        hint=f"check that {tool} is installed",
+    )
+    if code != 0:
         text = (out + b"\n" + err).decode(errors="replace")
-        raise _failure(requirement, tool, proc.returncode or 0, text, env, hashes=hashes)
+        raise _failure(requirement, tool, code, text, env, hashes=hashes)
     return out.decode(errors="replace")
 
 

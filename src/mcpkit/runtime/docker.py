@@ -37,6 +37,7 @@ from mcpkit.errors import RuntimeUnavailableError, ServerError
 from mcpkit.runtime.base import Health, LaunchPlan, Progress
 from mcpkit.runtime.engine import Engine, EngineError
 from mcpkit.runtime.hardening import ContainerPolicy, check_mounts, container_request
+from mcpkit.runtime.process import process_start_time
 from mcpkit.store import Locations
 from mcpkit.transport.attach import AttachStream, open_attach
 from mcpkit.transport.stdio_client import ProcessChannel, StderrDrain
@@ -67,15 +68,7 @@ def home_label(locations: Locations) -> str:
 
 def gateway_label() -> str:
     """``host/pid/start-time`` of this process: identifies it even after pid reuse."""
-    return f"{socket.gethostname()}/{os.getpid()}/{_start_time(os.getpid()) or '?'}"
-
-
-def _start_time(pid: int) -> str | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return None if fields[0] == "Z" else fields[19]
+    return f"{socket.gethostname()}/{os.getpid()}/{process_start_time(os.getpid()) or '?'}"
 
 
 def _gateway_alive(label: str) -> bool:
@@ -85,7 +78,7 @@ def _gateway_alive(label: str) -> bool:
         return True  # another machine's gateway: not ours to judge
     if not pid_text.isdigit():
         return False
-    return _start_time(int(pid_text)) == started
+    return process_start_time(int(pid_text)) == started
 
 
 class DockerRuntime:

@@ -28,7 +28,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -40,6 +39,7 @@ from typing import Any, Literal
 from mcpkit.catalog.model import PackageSource
 from mcpkit.errors import InstallError, RuntimeUnavailableError
 from mcpkit.runtime.base import Progress
+from mcpkit.runtime.subproc import run_captured
 from mcpkit.settings import atomic_write
 
 MARKER = "mcpkit-install.json"
@@ -389,35 +389,15 @@ def _installer_env(environ: Mapping[str, str]) -> dict[str, str]:
 async def _run(
     argv: Sequence[str], env: Mapping[str, str], source: PackageSource, tool: str
 ) -> str:
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=dict(env),
-            start_new_session=True,
-        )
-    except OSError as exc:
-        raise InstallError(
-            f"could not run {argv[0]} to install {source.requirement}: {exc.strerror}",
-            hint="run 'mcpkit doctor' to check the installers",
-        ) from exc
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), INSTALL_TIMEOUT)
-    except BaseException as exc:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(proc.wait()), 5)
-        if isinstance(exc, TimeoutError):
-            raise InstallError(
-                f"installing {source.requirement} with {tool} took over {INSTALL_TIMEOUT:.0f} s",
-                hint="check the network (mcpkit doctor), then try again",
-            ) from None
-        raise
-    if proc.returncode != 0:
-        raise _failure(source, tool, proc.returncode or 0, err.decode(errors="replace"), env)
+    code, out, err = await run_captured(
+        argv,
+        env,
+        doing=f"install {source.requirement} with {tool}",
+        timeout=INSTALL_TIMEOUT,
+        hint="run 'mcpkit doctor' to check the installers",
+    )
+    if code != 0:
+        raise _failure(source, tool, code, err.decode(errors="replace"), env)
     return out.decode(errors="replace")
 
 

@@ -421,14 +421,14 @@ def _descendants(pid: int) -> dict[int, str]:
             except (OSError, ValueError):
                 continue
             for child in children:
-                started = _start_time(child)
+                started = process_start_time(child)
                 if started is not None:
                     found[child] = started
                     todo.append(child)
     return found
 
 
-def _start_time(pid: int) -> str | None:
+def process_start_time(pid: int) -> str | None:
     """The start time of a live (not zombie) process; with the pid, a unique identity."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
@@ -446,7 +446,7 @@ async def _kill_all(tree: dict[int, str], seconds: float) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     while True:
-        living = [pid for pid, started in tree.items() if _start_time(pid) == started]
+        living = [pid for pid, started in tree.items() if process_start_time(pid) == started]
         if not living or loop.time() > deadline:
             return
         for pid in living:
