@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from conftest import Run
 from mcpkit.app import App
 from mcpkit.catalog.model import ServerSpec
 from mcpkit.gateway.build import RunOptions, build_gateway
 from mcpkit.profiles.model import ServerRun
 from mcpkit.store import Locations
+
+if TYPE_CHECKING:
+    from conftest import Run
 
 
 def test_runtime_and_limits_are_stored_shown_exported_and_reset(run: Run, tmp_path: Path) -> None:
