@@ -52,7 +52,7 @@ def machine() -> dict[str, Any]:
         check=False,
     ).stdout.strip()
     dirty = subprocess.run(
-        ["git", "-C", str(BENCH_DIR), "status", "--porcelain", "--", "src"],
+        ["git", "-C", str(BENCH_DIR), "status", "--porcelain", "--", ":(top)src"],
         capture_output=True,
         text=True,
         check=False,

@@ -30,7 +30,7 @@ from mcpkit.errors import (
     UnknownServerError,
     UsageError,
 )
-from mcpkit.images import build as build_module
+from mcpkit.images import folder as folder_module
 from mcpkit.images.build import BuildRequest, build_image
 from mcpkit.images.records import load_record, record_for, record_path
 
@@ -181,7 +181,7 @@ def hello_folder(root: Path, run: str = "test ! -e /secret.txt") -> Path:
 async def test_a_dockerfile_folder_builds_with_the_base_as_a_build_arg(
     fresh_app: App, docker_target: EngineTarget, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(build_module, "WARN_CONTEXT_BYTES", 10)
+    monkeypatch.setattr(folder_module, "WARN_CONTEXT_BYTES", 10)
     folder = hello_folder(tmp_path / "hello", run="test ! -e /srv/secret.txt")
     tag = docker_target.tag("hello")
     lines: list[str] = []
@@ -249,7 +249,7 @@ async def test_a_folder_without_a_dockerfile_is_refused(fresh_app: App, tmp_path
 async def test_a_huge_context_is_refused_with_a_dockerignore_hint(
     fresh_app: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(build_module, "MAX_CONTEXT_BYTES", 10)
+    monkeypatch.setattr(folder_module, "MAX_CONTEXT_BYTES", 10)
     with pytest.raises(InvalidInputError, match="over the") as caught:
         await build_image(fresh_app, BuildRequest("hello", context=hello_folder(tmp_path)))
     assert caught.value.hint is not None

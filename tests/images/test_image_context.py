@@ -12,6 +12,7 @@ import pytest
 from mcpkit.catalog.model import PackageSource
 from mcpkit.errors import InstallError, InvalidInputError
 from mcpkit.images import context as ctx
+from mcpkit.images import fetch, folder
 from mcpkit.images.records import Artifact
 
 PROBE_OUTPUT = json.dumps(
@@ -25,7 +26,7 @@ PROBE_OUTPUT = json.dumps(
 
 
 def test_the_probe_output_selects_wheels_for_the_base_images_python() -> None:
-    target = ctx.PythonTarget.parse("noise\n" + PROBE_OUTPUT + "\n", "base")
+    target = fetch.PythonTarget.parse("noise\n" + PROBE_OUTPUT + "\n", "base")
     args = target.pip_args()
     assert args[:3] == ["--only-binary=:all:", "--python-version", "3.11"]
     assert args[args.index("--abi") : args.index("--abi") + 2] == ["--abi", "cp311"]
@@ -39,7 +40,7 @@ def test_the_probe_output_selects_wheels_for_the_base_images_python() -> None:
 
 def test_a_base_without_glibc_gets_musllinux_wheels() -> None:
     output = PROBE_OUTPUT.replace('["glibc", "2.36"]', '["", ""]').replace("x86_64", "aarch64")
-    target = ctx.PythonTarget.parse(output, "alpine")
+    target = fetch.PythonTarget.parse(output, "alpine")
     assert target.platforms() == ["musllinux_1_2_aarch64", "musllinux_1_1_aarch64", "any"]
 
 
@@ -48,17 +49,17 @@ def test_a_base_without_glibc_gets_musllinux_wheels() -> None:
 )
 def test_an_unreadable_probe_is_an_input_error_naming_the_base(output: str) -> None:
     with pytest.raises(InvalidInputError, match="could not tell which Python the base image b"):
-        ctx.PythonTarget.parse(output, "b")
+        fetch.PythonTarget.parse(output, "b")
 
 
 def test_an_old_or_non_cpython_interpreter_is_refused_with_a_base_hint() -> None:
-    old = ctx.PythonTarget(3, 8, "cpython", "glibc", (2, 31), "x86_64")
+    old = fetch.PythonTarget(3, 8, "cpython", "glibc", (2, 31), "x86_64")
     with pytest.raises(InvalidInputError, match=r"CPython 3\.10 or newer") as caught:
         old.check("python:3.8")
     assert caught.value.hint is not None
     assert "--base" in caught.value.hint
     with pytest.raises(InvalidInputError):
-        ctx.PythonTarget(3, 11, "pypy", "glibc", (2, 36), "x86_64").check("pypy")
+        fetch.PythonTarget(3, 11, "pypy", "glibc", (2, 36), "x86_64").check("pypy")
 
 
 def test_the_requirements_file_pins_every_wheel_by_version_and_hash() -> None:
@@ -107,7 +108,7 @@ def test_the_npm_bin_is_the_entrypoint_the_only_bin_or_the_one_named_like_the_pa
     source = PackageSource(
         registry="npm", name="@modelcontextprotocol/server-everything", entrypoint=entrypoint
     )
-    assert ctx.npm_bin({"bin": bins}, source) == expected
+    assert fetch.npm_bin({"bin": bins}, source) == expected
 
 
 @pytest.mark.parametrize(
@@ -125,7 +126,7 @@ def test_an_npm_package_without_a_usable_bin_is_an_install_error(
 ) -> None:
     source = PackageSource(registry="npm", name="pkg", entrypoint=entrypoint)
     with pytest.raises(InstallError) as caught:
-        ctx.npm_bin({"bin": bins}, source)
+        fetch.npm_bin({"bin": bins}, source)
     assert message in caught.value.message
 
 
@@ -139,7 +140,7 @@ def test_the_context_tarball_is_owned_by_root_and_readable_by_the_server_user(
     (tmp_path / "app" / "bin" / "run").chmod(0o700)
     (tmp_path / "app" / "link").symlink_to("bin/run")
     out = io.BytesIO()
-    ctx.write_tar(tmp_path, ctx.walk(tmp_path), out, world_readable=True)
+    folder.write_tar(tmp_path, folder.walk(tmp_path), out, world_readable=True)
     with tarfile.open(fileobj=out) as tar:
         members = {m.name: m for m in tar.getmembers()}
     assert sorted(members) == ["app", "app/bin", "app/bin/run", "app/link", "app/secret.txt"]
@@ -152,12 +153,12 @@ def test_the_context_tarball_is_owned_by_root_and_readable_by_the_server_user(
 
 def test_the_tree_digest_changes_with_content_but_not_with_time(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("one")
-    first, size = ctx.tree_digest(tmp_path, ["f"])
+    first, size = folder.tree_digest(tmp_path, ["f"])
     assert size == 3
     (tmp_path / "f").write_text("one")
-    assert ctx.tree_digest(tmp_path, ["f"])[0] == first
+    assert folder.tree_digest(tmp_path, ["f"])[0] == first
     (tmp_path / "f").write_text("two")
-    assert ctx.tree_digest(tmp_path, ["f"])[0] != first
+    assert folder.tree_digest(tmp_path, ["f"])[0] != first
 
 
 @pytest.mark.parametrize(

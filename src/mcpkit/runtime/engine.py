@@ -208,6 +208,8 @@ class Engine:
         if self._version is None:
             if not await asyncio.to_thread(self.ping_quick):
                 raise self._unavailable("nothing listens on the socket")
+            # Importing the SDK and making its client takes ~0.1 s: not on the event loop.
+            await asyncio.to_thread(lambda: self.api)
             version: dict[str, Any] = await self.call(self.api.version, what="report its version")
             self._version = version
         return self._version
