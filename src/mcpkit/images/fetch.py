@@ -29,7 +29,7 @@ from mcpkit.errors import InstallError, InvalidInputError, RuntimeUnavailableErr
 from mcpkit.images.folder import file_sha256
 from mcpkit.images.records import Artifact
 from mcpkit.runtime.base import Progress
-from mcpkit.runtime.subproc import run_captured
+from mcpkit.runtime.subproc import installer_environ, output_tail, run_captured
 
 #: How long one ``pip download`` / ``npm install`` may run.
 FETCH_TIMEOUT = 900.0
@@ -41,17 +41,6 @@ PYTHON_PROBE = (
     "'implementation': sys.implementation.name, 'libc': list(platform.libc_ver()), "
     "'machine': platform.machine()}))"
 )
-
-_PASS_EXACT = frozenset(
-    {
-        "PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "XDG_CACHE_HOME",
-        "XDG_CONFIG_HOME", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
-        "NODE_EXTRA_CA_CERTS", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
-        "http_proxy", "https_proxy", "no_proxy", "all_proxy",
-    }
-)  # fmt: skip
-_PASS_PREFIXES = ("PIP_", "NPM_CONFIG_", "npm_config_")
-_PLAIN = frozenset({"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR"})
 
 
 @dataclass(frozen=True)
@@ -317,10 +306,7 @@ def npm_bin(manifest: Mapping[str, Any], source: PackageSource) -> str:
 
 def tool_env(environ: Mapping[str, str]) -> dict[str, str]:
     """What pip and npm get from the user's environment (config, proxies, certificates)."""
-    env = {k: v for k, v in environ.items() if k in _PASS_EXACT or k.startswith(_PASS_PREFIXES)}
-    env.setdefault("PATH", os.defpath)
-    env.setdefault("LANG", "C.UTF-8")
-    return env
+    return installer_environ(environ)
 
 
 async def run_tool(
@@ -348,11 +334,7 @@ async def run_tool(
 def _failure(
     requirement: str, tool: str, code: int, text: str, env: Mapping[str, str], *, hashes: bool
 ) -> InstallError:
-    for key, value in env.items():
-        if key not in _PLAIN and len(value) >= 4:
-            text = text.replace(value, "***")
-    lines = [line for line in text.splitlines() if line.strip()][-12:]
-    tail = "\n".join(f"  {line}" for line in lines)
+    tail = output_tail(text, env)
     if hashes and "hash" in text.lower():
         hint = (
             "the artifact does not match the hash the catalog pins: update the catalog, "

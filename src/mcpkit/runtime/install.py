@@ -39,7 +39,7 @@ from typing import Any, Literal
 from mcpkit.catalog.model import PackageSource
 from mcpkit.errors import InstallError, RuntimeUnavailableError
 from mcpkit.runtime.base import Progress
-from mcpkit.runtime.subproc import run_captured
+from mcpkit.runtime.subproc import installer_environ, output_tail, run_captured
 from mcpkit.settings import atomic_write
 
 MARKER = "mcpkit-install.json"
@@ -50,18 +50,6 @@ _PYPI_NAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _NPM_NAME_RE = re.compile(r"^(@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-]*$")
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+!_-]*$")
 _ENTRYPOINT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-_PASS_EXACT = frozenset(
-    {
-        "PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "XDG_CACHE_HOME",
-        "XDG_CONFIG_HOME", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
-        "NODE_EXTRA_CA_CERTS", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
-        "http_proxy", "https_proxy", "no_proxy", "all_proxy",
-    }
-)  # fmt: skip
-_PASS_PREFIXES = ("PIP_", "UV_", "NPM_CONFIG_", "npm_config_")
-#: Passed variables whose values cannot be credentials, so errors may show them.
-_PLAIN = frozenset({"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR"})
 
 
 @dataclass(frozen=True)
@@ -377,9 +365,7 @@ def _npm_bin(manifest: Mapping[str, Any], source: PackageSource) -> str:
 
 
 def _installer_env(environ: Mapping[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in environ.items() if k in _PASS_EXACT or k.startswith(_PASS_PREFIXES)}
-    env.setdefault("PATH", os.defpath)
-    env.setdefault("LANG", "C.UTF-8")
+    env = installer_environ(environ)
     env["UV_PYTHON_DOWNLOADS"] = "never"
     # Trust the system's certificate store as pip does (corporate proxies add their CA there).
     env.setdefault("UV_NATIVE_TLS", "1")
@@ -404,11 +390,7 @@ async def _run(
 def _failure(
     source: PackageSource, tool: str, code: int, stderr: str, env: Mapping[str, str]
 ) -> InstallError:
-    for key, value in env.items():
-        if key not in _PLAIN and len(value) >= 4:
-            stderr = stderr.replace(value, "***")
-    lines = [line for line in stderr.splitlines() if line.strip()][-12:]
-    tail = "\n".join(f"  {line}" for line in lines)
+    tail = output_tail(stderr, env)
     where = (
         f"https://pypi.org/project/{source.name}/"
         if source.registry == "pypi"

@@ -10,6 +10,37 @@ from collections.abc import Mapping, Sequence
 
 from mcpkit.errors import InstallError
 
+#: What an installer (uv, pip, npm) gets from the user's environment: config, proxies, CAs.
+_PASS_EXACT = frozenset(
+    {
+        "PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "XDG_CACHE_HOME",
+        "XDG_CONFIG_HOME", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
+        "NODE_EXTRA_CA_CERTS", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+        "http_proxy", "https_proxy", "no_proxy", "all_proxy",
+    }
+)  # fmt: skip
+_PASS_PREFIXES = ("PIP_", "UV_", "NPM_CONFIG_", "npm_config_")
+#: Passed variables whose values cannot be credentials, so errors may show them.
+_PLAIN = frozenset({"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR"})
+
+
+def installer_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    """The part of ``environ`` an installer needs (never the whole environment)."""
+    env = {k: v for k, v in environ.items() if k in _PASS_EXACT or k.startswith(_PASS_PREFIXES)}
+    env.setdefault("PATH", os.defpath)
+    env.setdefault("LANG", "C.UTF-8")
+    return env
+
+
+def output_tail(text: str, env: Mapping[str, str], lines: int = 12) -> str:
+    """The last lines of an installer's output, indented, with passed values (tokens in
+    registry settings, proxy passwords) replaced by ``***``."""
+    for key, value in env.items():
+        if key not in _PLAIN and len(value) >= 4:
+            text = text.replace(value, "***")
+    kept = [line for line in text.splitlines() if line.strip()][-lines:]
+    return "\n".join(f"  {line}" for line in kept)
+
 
 async def run_captured(
     argv: Sequence[str],
