@@ -19,7 +19,7 @@ from typing import Any
 from mcpkit.errors import InvalidInputError, NotFoundError, ServerError
 from mcpkit.images.fetch import PYTHON_PROBE, PythonTarget
 from mcpkit.runtime.base import Progress
-from mcpkit.runtime.engine import Engine, EngineError
+from mcpkit.runtime.engine import NOT_FOUND, Engine, EngineError
 
 #: How long a build may go without printing anything.
 BUILD_TIMEOUT = 1800.0
@@ -133,7 +133,7 @@ class EngineBuild:
         try:
             info = await self.engine.call(api.inspect_image, base, what=f"find {base}")
         except EngineError as exc:
-            if "no such image" not in exc.message.lower() and "not found" not in exc.message:
+            if exc.status != NOT_FOUND:
                 raise
             raise NotFoundError(
                 f"the base image {base} is not in the engine, and mcpkit never pulls "

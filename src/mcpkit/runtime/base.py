@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 from mcpkit.catalog.model import NetworkPolicy, ServerSpec
@@ -121,3 +122,11 @@ class Runtime(Protocol):
     async def start(self, plan: LaunchPlan) -> Instance:
         """Start the server (after :meth:`prepare`); raises ServerError when it cannot run."""
         ...
+
+
+def server_log_file(log_dir: Path | None, plan: LaunchPlan) -> Path | None:
+    """Where a runtime appends a server's stderr (``None``: no log), made on first use."""
+    if log_dir is None:
+        return None
+    log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return log_dir / f"{plan.profile}--{plan.server.replace('/', '_')}.log"

@@ -34,10 +34,15 @@ from typing import Any, Literal
 
 from mcpkit.catalog.model import ImageSource, PackageSource, ServerSpec
 from mcpkit.errors import RuntimeUnavailableError, ServerError
-from mcpkit.runtime.base import Health, LaunchPlan, Progress
-from mcpkit.runtime.engine import Engine, EngineError
-from mcpkit.runtime.hardening import ContainerPolicy, check_mounts, container_request
-from mcpkit.runtime.process import process_start_time
+from mcpkit.runtime.base import Health, LaunchPlan, Progress, server_log_file
+from mcpkit.runtime.engine import NOT_FOUND, Engine, EngineError
+from mcpkit.runtime.hardening import (
+    ContainerPolicy,
+    check_mounts,
+    container_request,
+    container_user,
+)
+from mcpkit.runtime.process import process_start_time, write_all
 from mcpkit.store import Locations
 from mcpkit.transport.attach import AttachStream, open_attach
 from mcpkit.transport.stdio_client import ProcessChannel, StderrDrain
@@ -186,7 +191,7 @@ class DockerRuntime:
                 self.engine.api.inspect_image, ref, what=f"inspect the image {ref}"
             )
         except EngineError as exc:
-            if "No such image" in exc.message or "not known" in exc.message or "404" in exc.message:
+            if exc.status == NOT_FOUND:
                 return None
             raise
         return found
@@ -238,13 +243,9 @@ class DockerRuntime:
 
     async def _start(self, plan: LaunchPlan, info: dict[str, Any]) -> DockerInstance:
         policy = self.policy_for(plan)
-        if plan.network.mode != "none" and self._options.network_mode == "host":
-            policy_note = "network: the host's (containers cannot be limited to hosts here)"
-        else:
-            policy_note = ""
         mounts, warnings = check_mounts(plan.server, plan.mounts, policy, self._home)
-        if policy_note:
-            warnings.append(policy_note)
+        if plan.network.mode != "none" and self._options.network_mode == "host":
+            warnings.append("network: the host's (containers cannot be limited to hosts here)")
         user_config = info.get("Config") or {}
         name = _container_name(plan)
         labels = {
@@ -299,7 +300,7 @@ class DockerRuntime:
         finally:
             if staging is not None:
                 staging.remove()
-        drain = StderrDrain(plan.secret_values, log_file=self._log_file(plan))
+        drain = StderrDrain(plan.secret_values, log_file=server_log_file(self._log_dir, plan))
         drain.start(stream.stderr)
         return DockerInstance(
             self,
@@ -318,12 +319,6 @@ class DockerRuntime:
     def forget(self, container_id: str) -> None:
         """A container is gone: it no longer counts against ``max_containers``."""
         self._live.discard(container_id)
-
-    def _log_file(self, plan: LaunchPlan) -> Path | None:
-        if self._log_dir is None:
-            return None
-        self._log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return self._log_dir / f"{plan.profile}--{plan.server.replace('/', '_')}.log"
 
 
 async def _wrap(sock: Any, server: str) -> AttachStream:
@@ -374,17 +369,13 @@ class _SecretStage:
             )
         base = _ram_dir()
         self._dir = Path(tempfile.mkdtemp(prefix="mcpkit-secrets-", dir=base))
-        from mcpkit.runtime.hardening import container_user
-
         owner = _numeric_user(container_user(str(image_config.get("User") or ""), policy))
         files: dict[str, str] = {}
         for index, (target, content) in enumerate(sorted(plan.files.items())):
             path = self._dir / f"{index}"
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o400)
             try:
-                view = memoryview(content)
-                while view:
-                    view = view[os.write(fd, view) :]
+                write_all(fd, content)
                 if owner is not None and os.geteuid() == 0:
                     os.fchown(fd, *owner)
                 else:
@@ -523,7 +514,6 @@ class DockerInstance:
                 with contextlib.suppress(EngineError):
                     await engine.call(api.stop, cid, timeout=3, what="stop a container")
                 await self._exited(5.0)
-            await self._record_exit()
         except RuntimeUnavailableError as exc:
             log.warning("%s: could not stop container %s: %s", self.name, cid[:12], exc.message)
         finally:
@@ -539,31 +529,21 @@ class DockerInstance:
         return self._stream.stdout.at_eof()
 
     async def _exited(self, seconds: float) -> bool:
+        """Whether the container stops within ``seconds``; records its exit status if so."""
         engine = self._runtime.engine
-        try:
-            state = await engine.call(
-                engine.api.inspect_container, self.container_id, what="inspect a container"
-            )
-        except EngineError:
-            return True  # already gone
-        if not (state.get("State") or {}).get("Running"):
-            return True
-        deadline = asyncio.get_running_loop().time() + seconds
-        while asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.05)
-            state = await engine.call(
-                engine.api.inspect_container, self.container_id, what="inspect a container"
-            )
-            if not (state.get("State") or {}).get("Running"):
-                return True
-        return False
-
-    async def _record_exit(self) -> None:
-        engine = self._runtime.engine
-        with contextlib.suppress(EngineError):
-            state = await engine.call(
-                engine.api.inspect_container, self.container_id, what="inspect a container"
-            )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while True:
+            try:
+                state = await engine.call(
+                    engine.api.inspect_container, self.container_id, what="inspect a container"
+                )
+            except EngineError:
+                return True  # already gone
             info = state.get("State") or {}
             if not info.get("Running"):
                 self._exit = (int(info.get("ExitCode") or 0), bool(info.get("OOMKilled")))
+                return True
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.05)

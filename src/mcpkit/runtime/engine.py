@@ -33,12 +33,26 @@ T = TypeVar("T")
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 #: The oldest Engine API mcpkit speaks (docker 20.10, podman 4).
 MIN_API = "1.41"
+#: The engine's HTTP status for no such image or container.
+NOT_FOUND = 404
 
 
 class EngineError(ServerError):
     """The engine answered, with an error (no such image, a bad mount, a conflict...)."""
 
     default_code = "engine-error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        code: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint, code=code)
+        #: The engine's HTTP status (404: no such image or container), when it answered.
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -190,9 +204,11 @@ class Engine:
         explanation = getattr(exc, "explanation", None) or str(exc)
         status = getattr(exc, "status_code", None)
         hint = "check the engine's log"
-        if status == 404:
+        if status == NOT_FOUND:
             hint = "check the name; 'docker images' lists what the engine has"
-        return EngineError(f"the container engine refused to {what}: {explanation}", hint=hint)
+        return EngineError(
+            f"the container engine refused to {what}: {explanation}", hint=hint, status=status
+        )
 
     def _unavailable(self, detail: str) -> RuntimeUnavailableError:
         where = f"{self.endpoint.url} ({self.endpoint.origin})"

@@ -27,7 +27,7 @@ from typing import Literal
 
 from mcpkit.catalog.model import CommandSource, PackageSource, ServerSpec
 from mcpkit.errors import SandboxUnavailableError, ServerError
-from mcpkit.runtime.base import Health, LaunchPlan, Progress
+from mcpkit.runtime.base import Health, LaunchPlan, Progress, server_log_file
 from mcpkit.runtime.install import InstalledPackage, ensure_installed
 from mcpkit.runtime.sandbox import (
     SandboxStatus,
@@ -141,7 +141,7 @@ class ProcessRuntime:
         finally:
             for fd in fds.values():
                 os.close(fd)
-        drain = StderrDrain(plan.secret_values, log_file=self._log_file(plan))
+        drain = StderrDrain(plan.secret_values, log_file=server_log_file(self._log_dir, plan))
         stdin, stdout, stderr = proc.stdin, proc.stdout, proc.stderr
         if stdin is None or stdout is None or stderr is None:  # all three were PIPE
             raise ServerError(f"server {plan.server!r} started without its pipes")
@@ -264,12 +264,6 @@ class ProcessRuntime:
                     "which needs the sandbox",
                     hint="install bubblewrap (apt-get install bubblewrap)",
                 )
-
-    def _log_file(self, plan: LaunchPlan) -> Path | None:
-        if self._log_dir is None:
-            return None
-        self._log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return self._log_dir / f"{plan.profile}--{plan.server.replace('/', '_')}.log"
 
     async def _spawn(
         self,
@@ -395,13 +389,18 @@ class ProcessInstance:
             os.killpg(self._proc.pid, sig)
 
 
+def write_all(fd: int, content: bytes) -> None:
+    """Write all of ``content`` to ``fd`` (``os.write`` may write only part of it)."""
+    view = memoryview(content)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _memfd(content: bytes) -> int:
     """A readable in-memory file holding ``content``: secrets never touch the disk."""
     fd = os.memfd_create("mcpkit-secret", os.MFD_CLOEXEC)
     try:
-        view = memoryview(content)
-        while view:
-            view = view[os.write(fd, view) :]
+        write_all(fd, content)
         os.lseek(fd, 0, os.SEEK_SET)
     except OSError:
         os.close(fd)
