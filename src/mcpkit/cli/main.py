@@ -47,10 +47,22 @@ def cli(ctx: click.Context) -> None:
 
 
 def _register() -> None:
-    from mcpkit.cli import build, catalog, config, doctor, gateway, profile, secret, server, tools
+    from mcpkit.cli import (
+        build,
+        catalog,
+        config,
+        doctor,
+        gateway,
+        oauth,
+        profile,
+        secret,
+        server,
+        tools,
+    )
 
     for module in (catalog, profile, server, secret, gateway, tools, build, config, doctor):
         cli.add_command(module.command)
+    cli.add_command(oauth.command)
 
 
 _register()
