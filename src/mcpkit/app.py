@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mcpkit.catalog.model import ServerSpec
 from mcpkit.catalog.service import CatalogService
@@ -27,6 +28,9 @@ from mcpkit.secrets.base import SecretStore
 from mcpkit.secrets.service import SecretService
 from mcpkit.settings import Settings, load_settings
 from mcpkit.store import Database, Locations
+
+if TYPE_CHECKING:
+    from mcpkit.oauth.credentials import CredentialStore
 
 
 class App:
@@ -95,6 +99,13 @@ class App:
     def secrets(self) -> SecretService:
         """Secrets by name and scope."""
         return SecretService(self.db, self.store, self.profiles)
+
+    @cached_property
+    def oauth_credentials(self) -> CredentialStore:
+        """Remote servers' OAuth tokens and registered clients, in the secret store."""
+        from mcpkit.oauth.credentials import CredentialStore
+
+        return CredentialStore(self.store)
 
     def import_docker_toolkit(self) -> list[str]:
         """Merge Docker MCP Toolkit's enabled servers into the default profile.

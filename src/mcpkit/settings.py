@@ -6,13 +6,14 @@ by hand (and ``mcpkit config set`` writes atomically), not in the state database
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mcpkit.errors import InvalidInputError
 
@@ -83,6 +84,48 @@ class DockerSettings(BaseModel):
     network_mode: Literal["bridge", "host"] = "bridge"
 
 
+class RemoteSettings(BaseModel):
+    """How the gateway reaches remote servers (``[remote]``; gateway flags override)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Lift the SSRF guard: allow http:// and loopback, private and link-local addresses.
+    #: For testing servers on this machine only (``--allow-insecure-remote``).
+    allow_insecure: bool = False
+    #: Private networks (CIDR) remote servers may be in although not public, e.g. a
+    #: company's ``10.20.0.0/16``; HTTPS is still required and metadata addresses refused.
+    allow_networks: list[str] = Field(default_factory=list)
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not a network (CIDR such as 10.20.0.0/16)") from None
+        return value
+
+    #: Seconds to open a connection to a remote server.
+    connect_timeout: float = Field(default=10.0, gt=0)
+    #: Seconds a remote server may take to answer one request.
+    request_timeout: float = Field(default=120.0, gt=0)
+
+
+class OAuthSettings(BaseModel):
+    """How ``mcpkit oauth authorize`` runs, and how the gateway keeps tokens fresh."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: The loopback port of the redirect listener (0: a free port each time). A fixed port
+    #: keeps one redirect URI, which servers without dynamic registration need.
+    redirect_port: int = Field(default=0, ge=0, le=65535)
+    #: Open the authorization URL in a browser when one is available.
+    open_browser: bool = True
+    #: Refresh an access token this many seconds before it expires.
+    refresh_skew: float = Field(default=60.0, ge=0)
+
+
 class Settings(BaseModel):
     """Everything ``config.toml`` can hold."""
 
@@ -91,6 +134,8 @@ class Settings(BaseModel):
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     docker: DockerSettings = Field(default_factory=DockerSettings)
+    remote: RemoteSettings = Field(default_factory=RemoteSettings)
+    oauth: OAuthSettings = Field(default_factory=OAuthSettings)
 
 
 def load_settings(path: Path) -> Settings:

@@ -86,15 +86,64 @@ class OAuthSpec(_Model):
     authorization_server: str | None = None
 
 
+#: Header names: RFC 9110 tokens.
+HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")
+#: Headers a catalog may not set: the transport owns them (framing, routing, sessions,
+#: credentials the OAuth client manages, and Host, which would redirect the request).
+RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "content-type",
+        "transfer-encoding",
+        "connection",
+        "upgrade",
+        "te",
+        "trailer",
+        "accept",
+        "cookie",
+        "proxy-authorization",
+        "mcp-session-id",
+        "mcp-protocol-version",
+        "mcp-method",
+        "mcp-name",
+        "last-event-id",
+    }
+)
+
+
 class RemoteSource(_Model):
-    """A hosted MCP server reached over HTTP(S)."""
+    """A hosted MCP server reached over HTTP(S).
+
+    ``url`` may use config templates (``https://{{region}}.example.com/mcp``) but never
+    secrets: URLs end up in logs and errors. Secrets go in ``headers``.
+    """
 
     type: Literal["remote"] = "remote"
-    url: str = Field(pattern=r"^https?://")
+    url: str = Field(pattern=r"^https?://", max_length=2048)
     transport: Literal["streamable-http", "sse"] = "streamable-http"
     #: Header templates; values may refer to secrets as ``{{secret:<name>}}``.
     headers: dict[str, str] = Field(default_factory=dict)
     oauth: OAuthSpec | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _no_secret_in_url(cls, value: str) -> str:
+        if "{{secret:" in value.replace(" ", ""):
+            raise ValueError("a remote url may not contain secrets; put them in headers")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _header_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, template in value.items():
+            if not HEADER_NAME_RE.fullmatch(name):
+                raise ValueError(f"{name!r} is not a valid HTTP header name")
+            if name.lower() in RESERVED_HEADERS or name.lower().startswith("mcp-param-"):
+                raise ValueError(f"header {name!r} is set by mcpkit and may not be overridden")
+            if "\r" in template or "\n" in template:
+                raise ValueError(f"header {name!r} has a line break in its value")
+        return value
 
 
 class CommandSource(_Model):
@@ -111,7 +160,8 @@ Source = Annotated[
 
 
 class SecretRef(_Model):
-    """A secret the server needs, and how it reaches the server (env var or file)."""
+    """A secret the server needs, and how it reaches the server (env var, file, or only
+    through ``{{secret:NAME}}`` templates such as a remote server's headers)."""
 
     name: str
     env: str | None = None
@@ -138,8 +188,10 @@ class SecretRef(_Model):
 
     @model_validator(mode="after")
     def _one_target(self) -> SecretRef:
-        if (self.env is None) == (self.file is None):
-            raise ValueError(f"secret {self.name!r} needs exactly one of env or file")
+        # Neither is allowed: the secret is then only rendered into templates (a remote
+        # server's headers), never handed to a process.
+        if self.env is not None and self.file is not None:
+            raise ValueError(f"secret {self.name!r} may have an env or a file target, not both")
         return self
 
 

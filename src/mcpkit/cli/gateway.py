@@ -91,6 +91,12 @@ def _csv(values: tuple[str, ...]) -> list[str]:
     multiple=True,
     help="Host folder under which servers' declared writable mounts may write (repeat).",
 )
+@click.option(
+    "--allow-insecure-remote",
+    is_flag=True,
+    default=None,
+    help="Let remote servers use http:// and loopback/private addresses (testing only; unsafe).",
+)
 @click.option("--lazy/--eager", default=None, help="Start servers on first use instead of at once.")
 @click.option(
     "--idle-timeout",
@@ -133,6 +139,7 @@ def run(
     pids: int | None,
     pull: str | None,
     allowed_roots: tuple[str, ...],
+    allow_insecure_remote: bool | None,
 ) -> None:
     """Start the servers of PROFILE and serve them to MCP clients.
 
@@ -146,6 +153,9 @@ def run(
         format="mcpkit: %(message)s",
         stream=sys.stderr,
     )
+    # One line per HTTP request to remote servers is noise, and URLs may carry codes.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     opts = run_options(
         app,
         profile=profile,
@@ -164,6 +174,7 @@ def run(
         pids=pids,
         pull=pull,
         allowed_roots=list(allowed_roots) or None,
+        allow_insecure_remote=allow_insecure_remote,
     )
     gateway = build_gateway(
         app, opts, progress=lambda line: click.echo(f"mcpkit: {line}", err=True)

@@ -27,6 +27,12 @@ _common = [
         default=None,
         help="Run servers with no sandbox when bubblewrap is missing.",
     ),
+    click.option(
+        "--allow-insecure-remote",
+        is_flag=True,
+        default=None,
+        help="Let remote servers use http:// and loopback/private addresses (testing only).",
+    ),
 ]
 
 
@@ -42,10 +48,20 @@ def command() -> None:
 
 
 def _gateway(
-    app: App, profile: str, servers: tuple[str, ...], allow_unsandboxed: bool | None
+    app: App,
+    profile: str,
+    servers: tuple[str, ...],
+    allow_unsandboxed: bool | None,
+    allow_insecure_remote: bool | None,
 ) -> Gateway:
     names = [p.strip() for s in servers for p in s.split(",") if p.strip()]
-    opts = run_options(app, profile=profile, servers=names, allow_unsandboxed=allow_unsandboxed)
+    opts = run_options(
+        app,
+        profile=profile,
+        servers=names,
+        allow_unsandboxed=allow_unsandboxed,
+        allow_insecure_remote=allow_insecure_remote,
+    )
     return build_gateway(app, opts, progress=lambda line: click.echo(f"mcpkit: {line}", err=True))
 
 
@@ -54,10 +70,15 @@ def _gateway(
 @json_option
 @pass_app
 def ls_(
-    app: App, profile: str, servers: tuple[str, ...], allow_unsandboxed: bool | None, as_json: bool
+    app: App,
+    profile: str,
+    servers: tuple[str, ...],
+    allow_unsandboxed: bool | None,
+    allow_insecure_remote: bool | None,
+    as_json: bool,
 ) -> None:
     """List every tool: exposed name, server, original name; and servers that failed."""
-    gateway = _gateway(app, profile, servers, allow_unsandboxed)
+    gateway = _gateway(app, profile, servers, allow_unsandboxed, allow_insecure_remote)
 
     async def go() -> tuple[list[dict[str, Any]], dict[str, Any]]:
         async with local_client(gateway) as client:
@@ -96,10 +117,15 @@ def ls_(
 @_with_common
 @pass_app
 def inspect(
-    app: App, name: str, profile: str, servers: tuple[str, ...], allow_unsandboxed: bool | None
+    app: App,
+    name: str,
+    profile: str,
+    servers: tuple[str, ...],
+    allow_unsandboxed: bool | None,
+    allow_insecure_remote: bool | None,
 ) -> None:
     """Show one tool: its server, original name, description and input schema."""
-    gateway = _gateway(app, profile, servers, allow_unsandboxed)
+    gateway = _gateway(app, profile, servers, allow_unsandboxed, allow_insecure_remote)
 
     async def go() -> dict[str, Any]:
         async with local_client(gateway) as client:
@@ -130,6 +156,7 @@ def call(
     profile: str,
     servers: tuple[str, ...],
     allow_unsandboxed: bool | None,
+    allow_insecure_remote: bool | None,
     as_json: bool,
 ) -> None:
     """Call a tool with KEY=VALUE arguments (values parsed as JSON when they are JSON).
@@ -137,7 +164,7 @@ def call(
     Example: mcpkit tools call get_current_time timezone=Europe/Paris
     """
     args = _arguments(arguments, json_args)
-    gateway = _gateway(app, profile, servers, allow_unsandboxed)
+    gateway = _gateway(app, profile, servers, allow_unsandboxed, allow_insecure_remote)
 
     async def run() -> Any:
         async with local_client(gateway) as client:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from mcpkit.app import App
 from mcpkit.catalog.model import ServerSpec
@@ -29,6 +29,10 @@ from mcpkit.runtime.engine import Engine
 from mcpkit.runtime.hardening import ContainerLimits, ContainerPolicy, parse_size
 from mcpkit.runtime.plan import build_plan
 from mcpkit.runtime.process import ProcessRuntime
+
+if TYPE_CHECKING:
+    from mcpkit.runtime.remote import RemoteRuntime
+    from mcpkit.transport.netguard import RemotePolicy
 
 
 @dataclass
@@ -55,6 +59,8 @@ class RunOptions:
     pids: int | None = None
     pull: str | None = None
     allowed_roots: Sequence[str] = ()
+    #: Lift the SSRF guard for remote servers (http://, loopback, private addresses).
+    allow_insecure_remote: bool = False
 
 
 def build_gateway(app: App, run: RunOptions, *, progress: Progress | None = None) -> Gateway:
@@ -153,6 +159,7 @@ class _Runtimes:
         self._entries = {e.id: e for e in entries}
         self._process: ProcessRuntime | None = None
         self._docker: DockerRuntime | None = None
+        self._remote: RemoteRuntime | None = None
 
     def pick(self, server: ProfileServer, spec: ServerSpec) -> Runtime:
         """The runtime of one server; raises with the reason when none can run it."""
@@ -161,10 +168,8 @@ class _Runtimes:
         if choice == "auto":
             choice = "docker" if kind == "image" else "process"
         if kind == "remote":
-            raise RuntimeUnavailableError(
-                f"server {server.id!r} is remote, and this mcpkit cannot proxy remote servers yet",
-                hint=f"remove it with 'mcpkit server rm {server.id}'",
-            )
+            # A hosted server runs nowhere here: --runtime only chooses how local ones run.
+            return self.remote()
         if choice == "docker":
             if kind == "command":
                 raise RuntimeUnavailableError(
@@ -227,6 +232,37 @@ class _Runtimes:
                 home=home,
             )
         return self._docker
+
+    def remote(self) -> RemoteRuntime:
+        if self._remote is None:
+            # Imported here: a gateway with no remote server never loads the HTTP client.
+            from mcpkit.oauth.broker import TokenBroker
+            from mcpkit.runtime.remote import RemoteRuntime
+            from mcpkit.transport.netguard import guarded_client
+
+            settings = self._app.settings
+            policy = remote_policy(self._app, self._run.allow_insecure_remote)
+            broker = TokenBroker(
+                self._app.oauth_credentials,
+                lambda: guarded_client(policy),
+                skew=settings.oauth.refresh_skew,
+            )
+            self._remote = RemoteRuntime(
+                policy, broker, request_timeout=settings.remote.request_timeout
+            )
+        return self._remote
+
+
+def remote_policy(app: App, allow_insecure: bool = False) -> RemotePolicy:
+    """The SSRF guard's policy: ``[remote]`` settings, lifted by ``--allow-insecure-remote``."""
+    from mcpkit.transport.netguard import RemotePolicy
+
+    settings = app.settings.remote
+    return RemotePolicy(
+        allow_insecure=allow_insecure or settings.allow_insecure,
+        allow_networks=tuple(settings.allow_networks),
+        connect_timeout=settings.connect_timeout,
+    )
 
 
 def _server_policy(base: ContainerPolicy, run: ServerRun) -> ContainerPolicy:

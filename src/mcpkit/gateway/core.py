@@ -12,7 +12,7 @@ import contextlib
 import fnmatch
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +89,8 @@ class Gateway:
         self.listeners: set[Any] = set()
         self.pending_inputs: dict[str, Any] = {}
         self.started = time.monotonic()
+        #: Set (and replaced) whenever a slot's lists change, for waits on one name.
+        self._changed = asyncio.Event()
         self._reaper: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._last_active: Any = None
@@ -136,6 +138,33 @@ class Gateway:
         for task in not_done:
             task.cancel()
 
+    async def wait_until(self, found: Callable[[], bool], timeout: float | None = None) -> None:  # noqa: ASYNC109 - a bound, not a deadline
+        """Wait until ``found()`` holds or every slot has lists, at most ``timeout``.
+
+        A call naming a tool that is not known yet waits for it to appear, not for every
+        server: a hung remote must not hold up a call to a local server.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (timeout or self.options.list_wait)
+        while not found():
+            pending = [s for s in self.slots.values() if not s.lists_ready.is_set()]
+            if not pending:
+                return
+            if self.options.lazy:
+                for slot in pending:
+                    slot.start_background()
+            changed = self._changed
+            waits = [asyncio.ensure_future(changed.wait())]
+            waits += [asyncio.ensure_future(s.lists_ready.wait()) for s in pending]
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                for task in waits:
+                    task.cancel()
+                return
+            await asyncio.wait(waits, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            for task in waits:
+                task.cancel()
+
     async def _reap(self) -> None:
         idle = self.options.idle_timeout
         while True:
@@ -177,6 +206,8 @@ class Gateway:
     def lists_changed(self, slot: ServerSlot) -> None:
         before = (self.tool_list, self.prompt_list, self.resource_list, self.template_list)
         self._rebuild()
+        self._changed.set()
+        self._changed = asyncio.Event()
         if slot.lists is not None and not slot.lists_from_cache and self.list_cache is not None:
             key = self.launch_keys.get(slot.id)
             if key:

@@ -563,9 +563,9 @@ class ClientSession:
     async def _tools_call(self, rid: RequestId, params: dict[str, Any]) -> Message | None:
         name = params.get("name")
         exposed = self.gateway.tools.get(name) if isinstance(name, str) else None
-        if exposed is None:
-            await self.gateway.wait_lists()
-            exposed = self.gateway.tools.get(name) if isinstance(name, str) else None
+        if exposed is None and isinstance(name, str):
+            await self.gateway.wait_until(lambda: name in self.gateway.tools)
+            exposed = self.gateway.tools.get(name)
         if exposed is None:
             return jsonrpc.error(
                 rid, jsonrpc.INVALID_PARAMS, f"Unknown tool: {name!r} (see tools/list)"
@@ -648,7 +648,7 @@ class ClientSession:
     async def _resources_read(self, rid: RequestId, params: dict[str, Any]) -> Message | None:
         found = self._resource_slot(params)
         if found is None:
-            await self.gateway.wait_lists()
+            await self.gateway.wait_until(lambda: self._resource_slot(params) is not None)
             found = self._resource_slot(params)
         if found is None:
             return jsonrpc.error(

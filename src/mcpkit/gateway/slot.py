@@ -26,6 +26,8 @@ log = logging.getLogger("mcpkit.gateway")
 SlotState = Literal["idle", "starting", "running", "crashed", "failed", "stopped"]
 #: How long stopping a slot waits for its cancelled background work to clean up.
 STOP_WAIT = 5.0
+#: The error code of a remote server whose OAuth credential must be renewed by the user.
+NEEDS_AUTHORIZATION = "needs-authorization"
 LIST_CHANGED = {
     "notifications/tools/list_changed": ("tools",),
     "notifications/prompts/list_changed": ("prompts",),
@@ -118,6 +120,8 @@ class ServerSlot:
         self.lists: ServerLists | None = cached
         self.lists_from_cache = cached is not None
         self.server_info: dict[str, Any] = {}
+        #: What the user must run before this server can start (``mcpkit oauth authorize …``).
+        self.action: str | None = None
         self.instructions: str | None = None
         self.started_at: float | None = None
         self.restarts = 0
@@ -221,7 +225,10 @@ class ServerSlot:
             instance = await self.runtime.start(self.plan)
         except McpkitError as exc:
             text = exc.message + (f" ({exc.hint})" if exc.hint else "")
+            # The user has to act (sign in again): health says so, with the command.
+            self.action = exc.hint if exc.code == NEEDS_AUTHORIZATION else None
             raise UpstreamError(jsonrpc.SERVER_UNAVAILABLE, text) from None
+        self.action = None
         # Until it is handed over as a Connection, stop() finds it here: a start cancelled
         # mid-way (the gateway closing) must not leave the process running.
         self._launched.add(instance)
@@ -366,7 +373,11 @@ class ServerSlot:
             await self._restart_later()
 
     async def _restart_later(self) -> None:
-        await asyncio.sleep(max(0.0, self._retry_at - time.monotonic()))
+        # A loop's timer may fire a little before time.monotonic() reaches the deadline
+        # (uvloop rounds to milliseconds); connect() would then refuse the restart as too
+        # early and nothing would try again until a client called.
+        while (delay := self._retry_at - time.monotonic()) > 0:  # noqa: ASYNC110 - a deadline, not an event
+            await asyncio.sleep(delay)
         self.start_background()
 
     # -- lifecycle -----------------------------------------------------------------
@@ -414,6 +425,9 @@ class ServerSlot:
         data: dict[str, Any] = {"state": self.state, "restarts": self.restarts}
         if self.error and self.state != "running":
             data["error"] = self.error
+        if self.action and self.state != "running":
+            data["needs"] = "authorization"
+            data["fix"] = self.action
         if conn is not None:
             h = conn.instance.health()
             data.update(pid=h.pid, sandbox=h.sandbox)

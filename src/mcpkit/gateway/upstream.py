@@ -36,6 +36,9 @@ CLIENT_CAPABILITIES: dict[str, Any] = {
 }
 
 
+#: Error codes a transport (not the server) puts on a request it could not deliver.
+_TRANSPORT_CODES = (jsonrpc.SERVER_UNAVAILABLE, jsonrpc.SERVER_CRASHED)
+
 #: What a cancelled request resolves to (compare with ``is``).
 CANCELLED: Message = {"jsonrpc": "2.0", "id": None, "result": None}
 
@@ -129,6 +132,10 @@ class Upstream:
             err = response["error"]
             if _stateless_only(err):
                 return await self._discover(timeout)
+            if isinstance(err, dict) and err.get("code") in _TRANSPORT_CODES:
+                # The request never reached the server (cannot connect, refused by a guard):
+                # the transport's message says it all.
+                raise UpstreamError(jsonrpc.SERVER_UNAVAILABLE, str(err.get("message")))
             raise UpstreamError(
                 jsonrpc.SERVER_UNAVAILABLE, f"refused initialize: {_error_text(err)}"
             )
@@ -199,7 +206,8 @@ class Upstream:
                 jsonrpc.SERVER_CRASHED, self._about(self._closed or "the server went away")
             ) from None
         except asyncio.CancelledError:
-            if self._closed is None and not future.done():
+            # Cancelling the caller cancels the future it waits on: that one is done too.
+            if self._closed is None and (future.cancelled() or not future.done()):
                 self._spawn(self._cancel(rid))
             raise
         finally:
@@ -283,8 +291,11 @@ class Upstream:
                     self._spawn(self._answer(msg))
                 else:
                     self.router.on_notification(self, msg)
-        except ChannelClosed:
-            pass
+        except ChannelClosed as exc:
+            # A channel that knows why it ended (an HTTP session lost, a credential that
+            # needs renewing) says so; a pipe's end of file carries no reason.
+            if exc.args and exc.args[0]:
+                reason = str(exc.args[0])
         except asyncio.CancelledError:
             reason = self._closed or "the connection was closed"
             raise

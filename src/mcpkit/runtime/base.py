@@ -70,6 +70,10 @@ class LaunchPlan:
     secret_values: tuple[str, ...] = field(default=(), repr=False)
     #: Run without a sandbox when none can be had (``--allow-unsandboxed``).
     allow_unsandboxed: bool = False
+    #: A remote server's URL, rendered (no secrets in it).
+    url: str | None = None
+    #: A remote server's extra HTTP headers, rendered; values may hold secrets.
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from mcpkit.catalog.model import CommandSource, ImageSource, ServerSpec
+from mcpkit.catalog.model import CommandSource, ImageSource, RemoteSource, ServerSpec
 from mcpkit.errors import ConfigValidationError, UnknownSecretError
 from mcpkit.profiles.config import missing_required
 from mcpkit.profiles.model import ProfileServer
@@ -61,17 +61,7 @@ def build_plan(
             code="config-missing",
         )
     values = _config_values(spec, server.config)
-    secrets: dict[str, str] = {}
-    for ref in spec.secrets:
-        value = secret(ref.name)
-        if value is None:
-            if ref.required:
-                raise UnknownSecretError(
-                    f"server {server.id!r} needs the secret {ref.name!r}, which is not set",
-                    hint=f"mcpkit secret set {ref.name}",
-                )
-            continue
-        secrets[ref.name] = value
+    secrets = _secrets(server.id, spec, secret)
 
     env: dict[str, str] = {}
     for name, template in spec.env.items():
@@ -92,6 +82,10 @@ def build_plan(
     if isinstance(spec.source, ImageSource) and spec.source.command:
         args = render_args(spec.source.command, values) + args
     mounts = _mounts(spec, values)
+    url: str | None = None
+    headers: dict[str, str] = {}
+    if isinstance(spec.source, RemoteSource):
+        url, headers = _remote(server.id, profile, spec.source, values, secrets)
     cwd = spec.source.cwd if isinstance(spec.source, CommandSource) else None
     if cwd:
         mounts.append(Mount(cwd, cwd, read_only=True))
@@ -106,7 +100,56 @@ def build_plan(
         network=spec.network,
         secret_values=tuple(v for v in secrets.values() if v),
         allow_unsandboxed=allow_unsandboxed,
+        url=url,
+        headers=headers,
     )
+
+
+def _secrets(server: str, spec: ServerSpec, secret: SecretLookup) -> dict[str, str]:
+    """The values of the secrets the spec declares; a required one missing is an error."""
+    secrets: dict[str, str] = {}
+    for ref in spec.secrets:
+        value = secret(ref.name)
+        if value is None:
+            if ref.required:
+                raise UnknownSecretError(
+                    f"server {server!r} needs the secret {ref.name!r}, which is not set",
+                    hint=f"mcpkit secret set {ref.name}",
+                )
+            continue
+        secrets[ref.name] = value
+    return secrets
+
+
+def _remote(
+    server: str,
+    profile: str,
+    source: RemoteSource,
+    values: Mapping[str, Any],
+    secrets: Mapping[str, str],
+) -> tuple[str, dict[str, str]]:
+    """A remote server's URL (config templates only) and headers (secrets allowed)."""
+    try:
+        url = render(source.url, values)
+    except _Unset as unset:
+        raise ConfigValidationError(
+            f"server {server!r} of profile {profile!r} needs config {unset.args[0]!r} for its URL",
+            hint=f"mcpkit profile config {profile} --set {server}.{unset.args[0]}=VALUE",
+            code="config-missing",
+        ) from None
+    headers: dict[str, str] = {}
+    for name, template in source.headers.items():
+        try:
+            value = render(template, values, secrets, allow_secrets=True)
+        except _Unset:
+            continue
+        if "\r" in value or "\n" in value:
+            raise ConfigValidationError(
+                f"header {name!r} of server {server!r} would contain a line break",
+                hint=f"check the config and secrets that header {name!r} uses",
+            )
+        headers[name] = value
+    return url, headers
 
 
 def render(

@@ -83,7 +83,7 @@ class ProcessChannel:
             except asyncio.IncompleteReadError as exc:
                 line = exc.partial  # the last line may lack its newline
                 if not line:
-                    raise ChannelClosed("the server closed its stdout") from None
+                    raise ChannelClosed("the server closed its output") from None
             except asyncio.LimitOverrunError as exc:
                 await self._drop_long_line(exc.consumed)
                 continue
