@@ -160,3 +160,30 @@ async def _story(
     text = await failure(client)
     assert f"mcpkit oauth authorize {SERVER}" in text
     return tokens
+
+
+async def test_removing_a_remote_server_keeps_its_tokens_unless_purged(
+    authorized_app: App, oauth_server: OAuthServer, run: Run
+) -> None:
+    app = authorized_app
+    await authorized(app, SERVER)
+    app.profiles.create("work")
+    add_remote(app, SERVER, oauth_server.mcp_url, profile="work")
+    app.close()
+
+    def cli(*args: str) -> str:
+        return str(run(*args).stdout)
+
+    kept = await anyio.to_thread.run_sync(lambda: cli("server", "rm", SERVER))
+    assert "kept OAuth tokens of notes (global) (still used by work)" in kept
+    assert f"'mcpkit oauth revoke {SERVER}' does" in kept
+
+    # The last profile with it: --purge-secrets revokes at the server and forgets them.
+    await anyio.to_thread.run_sync(lambda: cli("config", "set", "remote.allow_insecure", "true"))
+    before = (await oauth_server.stats()).get("revoke", 0)
+    purged = await anyio.to_thread.run_sync(
+        lambda: cli("server", "rm", SERVER, "--profile", "work", "--purge-secrets")
+    )
+    assert "revoked the tokens of notes at its authorization server" in purged
+    assert (await oauth_server.stats()).get("revoke", 0) > before
+    assert App(app.environ).oauth_credentials.token(SERVER) is None

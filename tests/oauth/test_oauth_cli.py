@@ -130,7 +130,7 @@ def test_authorize_headless_then_ls_shows_status_without_tokens_then_revoke(
     assert "local" not in table  # only remote servers are listed
 
     revoked = run("oauth", "revoke", "acme", "--allow-insecure-remote")
-    assert "revoked acme's tokens at its authorization server" in revoked.stdout
+    assert "revoked the tokens of acme at its authorization server" in revoked.stdout
     assert json.loads(run("oauth", "ls", "--json").stdout)[0]["status"] == "none"
 
 

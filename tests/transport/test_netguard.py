@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from tls_helpers import Pki, make_pki
 
 from mcpkit.errors import InvalidInputError, ServerError
 from mcpkit.transport.netguard import (
@@ -30,6 +29,7 @@ from mcpkit.transport.netguard import (
     describe_url,
     guarded_client,
 )
+from tls_helpers import Pki, make_pki
 
 pytestmark = pytest.mark.anyio
 

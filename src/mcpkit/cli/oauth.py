@@ -13,12 +13,14 @@ from mcpkit.app import App
 from mcpkit.cli._options import json_option, pass_app
 from mcpkit.cli._render import emit_json, table
 from mcpkit.oauth.flow import DEFAULT_TIMEOUT
+from mcpkit.oauth.revoke import RevokeResult
 from mcpkit.oauth.service import CredentialRow, OAuthService
 
 _SCOPE_HELP = "Scope the credential to this profile (it wins over the global one)."
 
 
-def _service(app: App, *, allow_insecure: bool = False) -> OAuthService:
+def oauth_service(app: App, *, allow_insecure: bool = False) -> OAuthService:
+    """The OAuth service with this machine's settings (shared with ``server rm``)."""
     from mcpkit.gateway.build import remote_policy
     from mcpkit.oauth._http import default_factory
 
@@ -49,7 +51,7 @@ def command() -> None:
 @pass_app
 def ls_(app: App, profile: str | None, as_json: bool) -> None:
     """Remote servers and stored credentials: status, expiry, scopes, issuer."""
-    rows = _service(app).list_credentials(profile)
+    rows = oauth_service(app).list_credentials(profile)
     if as_json:
         emit_json([_row_json(r) for r in rows])
         return
@@ -112,7 +114,7 @@ def authorize(
 ) -> None:
     """Authorize mcpkit to use SERVER: open the printed URL and approve."""
     wanted = [s for s in re.split(r"[,\s]+", scopes or "") if s]
-    service = _service(app, allow_insecure=allow_insecure_remote)
+    service = oauth_service(app, allow_insecure=allow_insecure_remote)
 
     def show(url: str) -> None:
         click.echo(f"To authorize {server}, open this URL in a browser:", err=True)
@@ -148,16 +150,24 @@ def authorize(
 def revoke(app: App, server: str, profile: str | None, allow_insecure_remote: bool) -> None:
     """Revoke SERVER's tokens at its authorization server, then delete them locally."""
     result = asyncio.run(
-        _service(app, allow_insecure=allow_insecure_remote).revoke(server, profile=profile)
+        oauth_service(app, allow_insecure=allow_insecure_remote).revoke(server, profile=profile)
     )
-    where = f"profile {profile}" if profile else "global scope"
+    echo_revoked(result)
+
+
+def echo_revoked(result: RevokeResult, indent: str = "") -> None:
+    """Say what a revocation did (shared with ``server rm --purge-secrets``)."""
+    server = result.server
+    where = f"profile {result.scope}" if result.scope else "global scope"
     if result.remote is True:
-        click.echo(f"revoked {server}'s tokens at its authorization server")
+        click.echo(f"{indent}revoked the tokens of {server} at its authorization server")
     elif result.remote is False:
         click.echo(f"warning: could not revoke at the server: {result.problem}", err=True)
     else:
-        click.echo(f"{server}'s authorization server offers no revocation; forgot them locally")
-    click.echo(f"removed {server}'s OAuth tokens and client registration ({where})")
+        click.echo(
+            f"{indent}the authorization server of {server} has no revocation; forgot them locally"
+        )
+    click.echo(f"{indent}removed the OAuth tokens and client registration of {server} ({where})")
 
 
 def _scope_label(row: CredentialRow) -> str:

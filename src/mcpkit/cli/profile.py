@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 from typing import Any
@@ -456,8 +457,44 @@ def remove_server(app: App, profile: str, server_id: str, purge: bool) -> None:
     for name, others in kept.items():
         why = f" (still used by {', '.join(others)})" if others else ""
         click.echo(f"  kept secret {name}{why}; remove it with 'mcpkit secret rm {name}'")
-    if kept and not purge:
+    tokens_kept = _release_oauth(app, profile, server_id, purge) if spec.is_remote else False
+    if (kept or tokens_kept) and not purge:
         click.echo("  pass --purge-secrets to remove the secrets no other profile uses")
+
+
+def _release_oauth(app: App, profile: str, server_id: str, purge: bool) -> bool:
+    """A removed remote server's OAuth credentials: kept (and said so), or revoked with purge.
+
+    The profile's own credential has no other user; the global one is revoked only when no
+    other profile has the server. Returns whether any credential was kept.
+    """
+    from mcpkit.cli.oauth import echo_revoked, oauth_service
+
+    others = [
+        p.name
+        for p in app.profiles.list_profiles()
+        if p.name != profile and any(s.id == server_id for s in app.profiles.get(p.name).servers)
+    ]
+    credentials = app.oauth_credentials
+    kept = False
+    for scope in (profile, ""):
+        if (
+            credentials.token(server_id, scope) is None
+            and credentials.client(server_id, scope) is None
+        ):
+            continue
+        flag = f" --profile {scope}" if scope else ""
+        if purge and not (scope == "" and others):
+            service = oauth_service(app)
+            echo_revoked(asyncio.run(service.revoke(server_id, profile=scope or None)), "  ")
+            continue
+        kept = True
+        why = f" (still used by {', '.join(others)})" if scope == "" and others else ""
+        click.echo(
+            f"  kept OAuth tokens of {server_id} ({'profile ' + scope if scope else 'global'})"
+            f"{why}; they are not revoked: 'mcpkit oauth revoke {server_id}{flag}' does"
+        )
+    return kept
 
 
 def _print_needed_secrets(app: App, profile: str, only: str | None = None) -> None:
