@@ -245,7 +245,8 @@ class HttpxClient:
         self.headers["Mcp-Protocol-Version"] = HANDSHAKE
         note = orjson.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"})
         await self._client.post(self.url, content=note, headers=self.headers)
-        return _result(orjson.loads(response.content))
+        content_type = response.headers.get("content-type", "").encode()
+        return _result(_decode(content_type, response.content))
 
     async def call(self, method: str, params: Any = None) -> dict[str, Any]:
         """One request, one response."""

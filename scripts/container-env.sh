@@ -138,7 +138,8 @@ start_dockerd() {
       cgroupfs-mount || log "WARNING: cgroupfs-mount failed"
     fi
     log "dockerd: starting (log $STATE/dockerd.log)"
-    setsid -f dockerd -H "unix://$DOCKER_SOCK" >>"$STATE/dockerd.log" 2>&1 </dev/null
+    # From /: a daemon keeps its working directory, and a checkout removed later would break it.
+    (cd / && setsid -f dockerd -H "unix://$DOCKER_SOCK" >>"$STATE/dockerd.log" 2>&1 </dev/null)
     for _ in $(seq 1 120); do ping_sock "$DOCKER_SOCK" && break; sleep 0.25; done
     ping_sock "$DOCKER_SOCK" || { tail -20 "$STATE/dockerd.log" >&2; die "dockerd did not answer within 30 s (log $STATE/dockerd.log)"; }
   fi
@@ -195,7 +196,9 @@ start_podman_service() {
   rm -f "$PODMAN_SOCK"
   log "podman service: starting on $PODMAN_SOCK (log $STATE/podman-service.log)"
   # shellcheck disable=SC2016  # literal on purpose
-  setsid -f bash -c 'echo $$ >"$1"; exec podman system service --time=0 "unix://$2" >>"$3" 2>&1 </dev/null' _ \
+  # From /: conmon inherits the service's working directory and fails every attach
+  # ("Failed to get working directory") once that directory is removed.
+  setsid -f bash -c 'cd / && echo $$ >"$1"; exec podman system service --time=0 "unix://$2" >>"$3" 2>&1 </dev/null' _ \
     "$pidfile" "$PODMAN_SOCK" "$STATE/podman-service.log"
   for _ in $(seq 1 120); do ping_sock "$PODMAN_SOCK" && break; sleep 0.25; done
   ping_sock "$PODMAN_SOCK" || { tail -20 "$STATE/podman-service.log" >&2; die "podman system service did not answer within 30 s"; }

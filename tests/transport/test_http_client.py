@@ -11,173 +11,49 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
-import shutil
 import signal
-import socket
-import subprocess
-import sys
-import threading
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+from channel_helpers import (
+    TOKEN,
+    Recorder,
+    Server,
+    call,
+    channel_fixtures,
+    everything,
+    exchange,
+    free_port,
+    running,
+    server_fixture,
+    structured,
+)
 
 from mcpkit.gateway.upstream import CANCELLED, Route, Upstream, UpstreamError
 from mcpkit.oauth.errors import needs_authorization
 from mcpkit.protocol import jsonrpc
-from mcpkit.protocol.jsonrpc import Message
-from mcpkit.runtime.base import Channel, ChannelClosed
+from mcpkit.runtime.base import ChannelClosed
+from mcpkit.transport.http_channel import HttpChannelBase
 from mcpkit.transport.http_client import MAX_RESUMES, StreamableHttpChannel
 from mcpkit.transport.netguard import RemotePolicy, guarded_client
+from mcpkit.transport.sse_client import LegacySseChannel
 from tls_helpers import make_pki
 
 pytestmark = pytest.mark.anyio
-
-SERVERS = Path(__file__).parent / "servers"
-EVERYTHING = "@modelcontextprotocol/server-everything@2026.8.31"
-TOKEN = "s3cret-token-" + "7" * 20
+anyio_backend, client, odd = channel_fixtures()
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-# ------------------------------------------------------------------ servers
-
-
-class Server:
-    """A server subprocess on 127.0.0.1; stopped by its PID."""
-
-    def __init__(self, script: str, *args: str, port: int = 0) -> None:
-        argv = [sys.executable, str(SERVERS / script), *args]
-        if port:
-            argv += ["--port", str(port)]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        assert line, f"{script} {args} did not start (exit {self.proc.poll()})"
-        self.port = int(json.loads(line)["port"])
-
-    def url(self, path: str = "/mcp", scheme: str = "http") -> str:
-        return f"{scheme}://127.0.0.1:{self.port}{path}"
-
-    def wire(self) -> list[dict[str, Any]]:
-        entries: list[dict[str, Any]] = httpx.get(self.url("/_test/wire"), timeout=5).json()
-        return entries
-
-    async def wait(self, **filters: str) -> list[dict[str, Any]]:
-        """The wire entries matching ``filters``, once there are any (bounded)."""
-        async with httpx.AsyncClient(timeout=15) as client:
-            response = await client.get(self.url("/_test/wait"), params=filters)
-        assert response.status_code == 200, f"never saw {filters}: {response.text}"
-        entries: list[dict[str, Any]] = response.json()
-        return entries
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-
-@contextlib.contextmanager
-def running(script: str, *args: str) -> Iterator[Server]:
-    server = Server(script, *args)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def stateful() -> Iterator[Server]:
-    with running("sdk_http_server.py", "stateful") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def json_server() -> Iterator[Server]:
-    with running("sdk_http_server.py", "json") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def resumable() -> Iterator[Server]:
-    with running("sdk_http_server.py", "resumable") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def modern() -> Iterator[Server]:
-    with running("sdk_http_server.py", "modern-only") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def odd() -> Iterator[Server]:
-    with running("odd_http_server.py") as server:
-        yield server
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        timeout=httpx.Timeout(10, read=None), headers={"Authorization": f"Bearer {TOKEN}"}
-    ) as http:
-        yield http
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+stateful = server_fixture("sdk_http_server.py", "stateful")
+json_server = server_fixture("sdk_http_server.py", "json")
+resumable = server_fixture("sdk_http_server.py", "resumable")
+modern = server_fixture("sdk_http_server.py", "modern-only")
 
 
 # ------------------------------------------------------------------ the gateway side
-
-
-class Recorder:
-    """A Router that keeps what the server sent and answers elicitations with a name."""
-
-    def __init__(self) -> None:
-        self.notes: list[Message] = []
-        self.requests: list[Message] = []
-        self.reason: str | None = None
-        self.closed = asyncio.Event()
-        self._changed = asyncio.Event()
-
-    def on_notification(self, upstream: Upstream, msg: Message) -> None:
-        self.notes.append(msg)
-        self._changed.set()
-
-    async def on_request(self, upstream: Upstream, msg: Message, route: Route | None) -> Message:
-        self.requests.append(msg)
-        return jsonrpc.result(msg["id"], {"action": "accept", "content": {"name": "Ada"}})
-
-    def on_close(self, upstream: Upstream, reason: str) -> None:
-        self.reason = reason
-        self.closed.set()
-
-    async def wait_for(self, method: str, count: int = 1) -> list[Message]:
-        async with asyncio.timeout(10):
-            while True:
-                found = [n for n in self.notes if n.get("method") == method]
-                if len(found) >= count:
-                    return found
-                self._changed.clear()
-                await self._changed.wait()
 
 
 @contextlib.asynccontextmanager
@@ -193,25 +69,6 @@ async def upstream(
         yield up, recorder, channel
     finally:
         await up.aclose()
-
-
-def call(name: str, **arguments: Any) -> dict[str, Any]:
-    return {"name": name, "arguments": arguments}
-
-
-def structured(response: Message) -> Any:
-    assert "result" in response, response
-    return response["result"]["structuredContent"]["result"]
-
-
-async def exchange(channel: Channel, rid: int, method: str = "tools/call") -> Message:
-    """Send one request straight over the channel and read until its answer."""
-    await channel.send(orjson.dumps(jsonrpc.request(rid, method, call("x"))))
-    async with asyncio.timeout(10):
-        while True:
-            msg = jsonrpc.loads(await channel.receive())
-            if msg.get("id") == rid and "method" not in msg:
-                return dict(msg)
 
 
 # ------------------------------------------------------------------ handshake era
@@ -267,13 +124,7 @@ async def test_a_server_request_is_answered_back_through_the_channel(
         assert structured(response) == "hello Ada"
         assert recorder.requests[0]["method"] == "elicitation/create"
         sid = channel.session_id
-    answers = [
-        e
-        for e in stateful.wire()
-        if e["headers"].get("mcp-session-id") == sid
-        and e["body_method"] is None
-        and e["method"] == "POST"
-    ]
+    answers = [e for e in stateful.wire_of(sid, "POST") if e["body_method"] is None]
     assert answers
     assert answers[0]["status"] == 202
 
@@ -334,13 +185,7 @@ async def test_a_response_stream_dropped_mid_call_is_resumed_with_last_event_id(
         progress = await recorder.wait_for("notifications/progress", 2)
         assert [p["params"]["message"] for p in progress] == ["before the drop", "after the drop"]
         sid = channel.session_id or ""
-    resumed = [
-        e
-        for e in resumable.wire()
-        if e["method"] == "GET"
-        and e["headers"].get("mcp-session-id") == sid
-        and "last-event-id" in e["headers"]
-    ]
+    resumed = [e for e in resumable.wire_of(sid, "GET") if "last-event-id" in e["headers"]]
     assert resumed
     assert resumed[0]["status"] == 200
 
@@ -364,13 +209,12 @@ async def test_a_dropped_get_stream_is_reopened_with_last_event_id_and_replayed(
 async def test_a_stream_that_cannot_be_resumed_fails_its_request_after_a_few_tries(
     odd: Server, client: httpx.AsyncClient
 ) -> None:
-    channel = StreamableHttpChannel(client, odd.url("/drop-with-id"))
-    try:
+    async with contextlib.aclosing(
+        StreamableHttpChannel(client, odd.url("/drop-with-id"))
+    ) as channel:
         answer = await exchange(channel, 1)
         assert "ended before the response" in answer["error"]["message"]
         assert channel.close_reason is None
-    finally:
-        await channel.aclose()
     gets = await client.get(odd.url("/_gets"))
     assert gets.json() == ["ev-1"] * MAX_RESUMES
 
@@ -474,8 +318,7 @@ async def test_a_bad_answer_fails_only_its_request(
     odd: Server, client: httpx.AsyncClient, behaviour: str, words: str
 ) -> None:
     url = odd.url(f"/{behaviour}") + "?key=query-secret"
-    channel = StreamableHttpChannel(client, url)
-    try:
+    async with contextlib.aclosing(StreamableHttpChannel(client, url)) as channel:
         answer = await exchange(channel, 1)
         error = answer["error"]
         assert error["code"] == jsonrpc.INTERNAL_ERROR
@@ -485,61 +328,55 @@ async def test_a_bad_answer_fails_only_its_request(
         assert "query-secret" not in error["message"]
         assert channel.close_reason is None
         assert (await exchange(channel, 2, "ping"))["result"] == {}
-    finally:
-        await channel.aclose()
 
 
 async def test_a_json_rpc_error_body_is_passed_through_with_the_request_id(
     odd: Server, client: httpx.AsyncClient
 ) -> None:
-    channel = StreamableHttpChannel(client, odd.url("/rpc-error"))
-    try:
+    async with contextlib.aclosing(StreamableHttpChannel(client, odd.url("/rpc-error"))) as channel:
         answer = await exchange(channel, 5)
         assert answer["id"] == 5
         assert answer["error"] == {"code": -32099, "message": "the server's own words"}
-    finally:
-        await channel.aclose()
 
 
 async def test_a_json_batch_answer_delivers_every_message(
     odd: Server, client: httpx.AsyncClient
 ) -> None:
-    channel = StreamableHttpChannel(client, odd.url("/batch"))
-    try:
+    async with contextlib.aclosing(StreamableHttpChannel(client, odd.url("/batch"))) as channel:
         await channel.send(orjson.dumps(jsonrpc.request(3, "tools/call", call("x"))))
         first = jsonrpc.loads(await channel.receive())
         second = jsonrpc.loads(await channel.receive())
         assert first["method"] == "notifications/message"
         assert second == {"jsonrpc": "2.0", "id": 3, "result": {"batched": True}}
-    finally:
-        await channel.aclose()
 
 
 @pytest.mark.parametrize("behaviour", ["stall-headers", "stall-body"])
 async def test_a_silent_server_times_out_only_that_request(
     odd: Server, client: httpx.AsyncClient, behaviour: str
 ) -> None:
-    channel = StreamableHttpChannel(client, odd.url(f"/{behaviour}"), request_timeout=0.3)
-    try:
+    async with contextlib.aclosing(
+        StreamableHttpChannel(client, odd.url(f"/{behaviour}"), request_timeout=0.3)
+    ) as channel:
         answer = await exchange(channel, 1)
         assert answer["error"]["code"] == jsonrpc.REQUEST_TIMEOUT
         assert "within 0.3 s" in answer["error"]["message"]
         assert channel.close_reason is None
         assert (await exchange(channel, 2, "ping"))["result"] == {}
-    finally:
-        await channel.aclose()
 
 
+@pytest.mark.parametrize(
+    ("channel_class", "path"), [(StreamableHttpChannel, "/mcp"), (LegacySseChannel, "/sse")]
+)
 async def test_a_server_that_is_down_closes_the_channel_with_a_clear_reason(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, channel_class: type[HttpChannelBase], path: str
 ) -> None:
     port = free_port()
-    channel = StreamableHttpChannel(client, f"http://user:pw@127.0.0.1:{port}/mcp?token=abc")
+    channel = channel_class(client, f"http://user:pw@127.0.0.1:{port}{path}?token=abc")
     recorder = Recorder()
     up = Upstream(channel, recorder, name="down")
     with pytest.raises(UpstreamError) as caught:
         await up.initialize(5)
-    expected = f"cannot reach http://127.0.0.1:{port}/mcp: connection refused"
+    expected = f"cannot reach http://127.0.0.1:{port}{path}: connection refused"
     assert channel.close_reason == expected
     assert expected in caught.value.message
     assert "pw" not in caught.value.message.replace(f"{port}", "")
@@ -616,67 +453,6 @@ async def test_a_certificate_the_client_does_not_trust_closes_the_channel_as_a_t
             await channel.aclose()
     assert channel.close_reason is not None
     assert channel.close_reason.startswith(f"cannot reach {url}: TLS error")
-
-
-# ------------------------------------------------------------------ a real npm server
-
-
-def _npm_package(root: Path, spec: str) -> Path:
-    """Install ``spec`` under ``root`` once (shared by the test session); its package dir."""
-    name = spec.rsplit("@", 1)[0]
-    target = root / "node_modules" / name
-    if not (target / "package.json").exists():
-        root.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            ["npm", "install", "--prefix", str(root), "--no-audit", "--no-fund", spec],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-    return target
-
-
-@contextlib.contextmanager
-def everything(package_cache: Path, mode: str) -> Iterator[int]:
-    """Run server-everything in ``mode`` on a free port; yields the port."""
-    if shutil.which("npm") is None or shutil.which("node") is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must have npm and node for the server-everything tests")
-        pytest.skip("npm/node are not installed")
-    package = _npm_package(package_cache / "npm-server-everything", EVERYTHING)
-    port = free_port()
-    proc = subprocess.Popen(
-        ["node", str(package / "dist" / "index.js"), mode],
-        env={**os.environ, "PORT": str(port)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    ready = threading.Event()
-
-    def drain() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            if "port" in line.lower() and str(port) in line:
-                ready.set()
-        ready.set()
-
-    drainer = threading.Thread(target=drain, daemon=True)
-    drainer.start()
-    try:
-        assert ready.wait(30), "server-everything did not start"
-        assert proc.poll() is None, "server-everything exited"
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        drainer.join(5)
-        assert proc.stderr is not None
-        proc.stderr.close()
 
 
 @pytest.mark.e2e

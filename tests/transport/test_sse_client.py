@@ -3,31 +3,30 @@
 Servers: the official Python SDK's ``MCPServer.sse_app()`` (``servers/sdk_http_server.py
 sse``), ``servers/odd_http_server.py`` for the ways a server can get the transport wrong,
 and ``@modelcontextprotocol/server-everything`` in its ``sse`` mode. The server helpers
-are shared with ``test_http_client.py``.
+are shared with ``test_http_client.py`` (``channel_helpers.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import orjson
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from test_http_client import (
-    TOKEN,
+from channel_helpers import (
     Recorder,
     Server,
     call,
+    channel_fixtures,
     everything,
     exchange,
-    free_port,
-    running,
+    server_fixture,
     structured,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mcpkit.gateway.upstream import Route, Upstream, UpstreamError
 from mcpkit.protocol import jsonrpc
@@ -42,31 +41,10 @@ from mcpkit.transport.sse_events import (
 )
 
 pytestmark = pytest.mark.anyio
+anyio_backend, client, odd = channel_fixtures()
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def sdk_sse() -> Iterator[Server]:
-    with running("sdk_http_server.py", "sse") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def odd() -> Iterator[Server]:
-    with running("odd_http_server.py") as server:
-        yield server
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        timeout=httpx.Timeout(10, read=None), headers={"Authorization": f"Bearer {TOKEN}"}
-    ) as http:
-        yield http
+sdk_sse = server_fixture("sdk_http_server.py", "sse")
 
 
 async def test_a_legacy_server_is_initialized_and_called_over_one_event_stream(
@@ -159,25 +137,11 @@ async def test_a_stream_that_cannot_open_closes_the_channel_with_the_reason(
 async def test_a_failed_post_answers_its_request_with_the_http_status(
     odd: Server, client: httpx.AsyncClient
 ) -> None:
-    channel = LegacySseChannel(client, odd.url("/sse-post-500"))
-    try:
+    async with contextlib.aclosing(LegacySseChannel(client, odd.url("/sse-post-500"))) as channel:
         answer = await exchange(channel, 3)
         assert answer["error"]["code"] == jsonrpc.INTERNAL_ERROR
         assert answer["error"]["message"] == f"HTTP 500 from {odd.url('/sse-post-500')}"
         assert channel.close_reason is None
-    finally:
-        await channel.aclose()
-
-
-async def test_a_server_that_is_down_closes_the_channel_with_a_clear_reason(
-    client: httpx.AsyncClient,
-) -> None:
-    port = free_port()
-    channel = LegacySseChannel(client, f"http://127.0.0.1:{port}/sse")
-    with pytest.raises(ChannelClosed):
-        await channel.send(orjson.dumps(jsonrpc.request(1, "ping")))
-    assert channel.close_reason == f"cannot reach http://127.0.0.1:{port}/sse: connection refused"
-    await channel.aclose()
 
 
 @pytest.mark.e2e

@@ -470,11 +470,7 @@ def _release_oauth(app: App, profile: str, server_id: str, purge: bool) -> bool:
     """
     from mcpkit.cli.oauth import echo_revoked, oauth_service
 
-    others = [
-        p.name
-        for p in app.profiles.list_profiles()
-        if p.name != profile and any(s.id == server_id for s in app.profiles.get(p.name).servers)
-    ]
+    others = [p for p in app.profiles.profiles_using(server_id) if p != profile]
     credentials = app.oauth_credentials
     kept = False
     for scope in (profile, ""):

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 import httpx
 
@@ -34,23 +35,18 @@ from mcpkit.protocol import jsonrpc
 from mcpkit.protocol.envelope import VERSION_KEY
 from mcpkit.protocol.jsonrpc import RequestId
 from mcpkit.runtime.base import ChannelClosed
+from mcpkit.transport.http_channel import ChannelOptions, HttpChannelBase
 from mcpkit.transport.sse_events import (
-    MAX_ERROR_BODY,
     MAX_EVENT,
     SSEDecoder,
     SSEError,
     content_type,
-    display_url,
-    error_message,
     error_reason,
-    http_error_message,
     is_id,
-    is_unreachable,
     iter_events,
     read_limited,
     retry_delay,
     routing_headers,
-    unreachable_reason,
     visible_ascii,
 )
 
@@ -79,7 +75,7 @@ class _Sent:
     cancels: RequestId | None = None
 
 
-class StreamableHttpChannel:
+class StreamableHttpChannel(HttpChannelBase):
     """A :class:`~mcpkit.runtime.base.Channel` to an MCP server's streamable HTTP endpoint.
 
     ``client`` is used for every request and is not closed here (the caller owns it).
@@ -88,36 +84,17 @@ class StreamableHttpChannel:
     """
 
     def __init__(
-        self,
-        client: httpx.AsyncClient,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        name: str = "",
-        request_timeout: float | None = None,
+        self, client: httpx.AsyncClient, url: str, **options: Unpack[ChannelOptions]
     ) -> None:
-        self._client = client
-        self._url = url
-        self._where = display_url(url)
-        self._extra = dict(headers or {})
-        self.name = name
-        self._request_timeout = request_timeout
-        #: Why the channel ended, for people; None while it is open.
-        self.close_reason: str | None = None
+        super().__init__(client, url, **options)
         #: The handshake-era session, once ``initialize`` was answered with one.
         self.session_id: str | None = None
         #: The handshake-era protocol version the server answered ``initialize`` with.
         self.protocol_version: str | None = None
-        #: Server messages dropped because they were not JSON.
-        self.garbage = 0
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self._inflight: set[RequestId] = set()
         self._streams: dict[RequestId, asyncio.Task[Any]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
         self._init_id: RequestId | None = None
         self._stateless_version: str | None = None
         self._listening = False
-        self._closed = False
 
     # ------------------------------------------------------------------ Channel
 
@@ -140,24 +117,15 @@ class StreamableHttpChannel:
             "POST", self._url, content=message, headers=headers, timeout=self._timeout()
         )
         posting = self._client.send(request, stream=True)
-        try:
-            if sent.stateless and sent.rid is not None:
-                response = await self._cancellable(sent.rid, posting)
-                if response is None:
-                    return  # cancelled by the gateway before the server answered
-            else:
-                response = await posting
-        except McpkitError as exc:
-            self._end(error_reason(exc))
-            return
-        except httpx.HTTPError as exc:
-            self._send_failed(sent, exc)
-            return
-        except asyncio.CancelledError:
-            if sent.rid is not None:
-                self._inflight.discard(sent.rid)
-            raise
-        await self._accepted(sent, response)
+        if sent.stateless and sent.rid is not None:
+            # None also when the gateway cancelled it before the server answered.
+            sending = self._cancellable(sent.rid, posting)
+        else:
+            sending = posting
+        failed = functools.partial(self._post_failed, sent.rid)
+        response = await self._open(sending, failed, sent.rid)
+        if response is not None:
+            await self._accepted(sent, response)
 
     async def _cancellable(
         self, rid: RequestId, posting: Coroutine[Any, Any, httpx.Response]
@@ -181,27 +149,15 @@ class StreamableHttpChannel:
             return None
         return task.result()
 
-    async def receive(self) -> bytes:
-        """The next message from the server; :class:`ChannelClosed` once drained and ended."""
-        item = await self._queue.get()
-        if item is None:
-            self._queue.put_nowait(None)
-            raise ChannelClosed(self.close_reason or "the channel was closed")
-        return item
-
     async def aclose(self) -> None:
         """End the session (DELETE, bounded), stop every stream; idempotent.
 
         The HTTP client is left open: whoever passed it closes it.
         """
-        if self._closed:
-            return
-        self._closed = True
         # A channel that ended by itself (session lost, server unreachable, refused by the
         # auth layer) has no session left that a DELETE could end.
-        delete = self.session_id is not None and self.close_reason is None
-        self._end("the channel was closed")
-        await self._cancel_tasks()
+        delete = not self._closed and self.session_id is not None and self.close_reason is None
+        await super().aclose()
         if delete:
             await self._delete_session()
 
@@ -254,15 +210,14 @@ class StreamableHttpChannel:
             connect=base.connect, read=read_timeout, write=base.write, pool=base.pool
         )
 
-    def _send_failed(self, sent: _Sent, exc: httpx.HTTPError) -> None:
-        if is_unreachable(exc):
-            self._end(unreachable_reason(self._where, exc))
-        elif sent.rid is not None:
-            if isinstance(exc, httpx.TimeoutException):
-                self._fail(sent.rid, jsonrpc.REQUEST_TIMEOUT, self._timeout_text())
-            else:
-                text = f"the request to {self._where} failed: {exc.__class__.__name__}"
-                self._fail(sent.rid, jsonrpc.INTERNAL_ERROR, text)
+    def _post_failed(self, rid: RequestId | None, exc: httpx.HTTPError) -> None:
+        if rid is None:
+            return
+        if isinstance(exc, httpx.TimeoutException):
+            self._fail(rid, jsonrpc.REQUEST_TIMEOUT, self._timeout_text())
+        else:
+            text = f"the request to {self._where} failed: {exc.__class__.__name__}"
+            self._fail(rid, jsonrpc.INTERNAL_ERROR, text)
 
     async def _accepted(self, sent: _Sent, response: httpx.Response) -> None:
         """Act on a POST's status and headers; the body goes to a reader task."""
@@ -273,7 +228,7 @@ class StreamableHttpChannel:
             await response.aclose()
             self._session_lost()
         elif not 200 <= status < 300:
-            self._spawn(self._read_error(sent, response))
+            self._spawn(self._read_error(sent.rid, response))
         elif sent.rid is None:
             await response.aclose()
             if sent.method == "notifications/initialized":
@@ -326,22 +281,6 @@ class StreamableHttpChannel:
             task.cancel()
 
     # ------------------------------------------------------------------ reading
-
-    async def _read_error(self, sent: _Sent, response: httpx.Response) -> None:
-        try:
-            body = await read_limited(response, MAX_ERROR_BODY)
-        except httpx.HTTPError:
-            body = None
-        except McpkitError as exc:
-            self._end(error_reason(exc))
-            return
-        finally:
-            await response.aclose()
-        if sent.rid is not None and sent.rid in self._inflight:
-            self._inflight.discard(sent.rid)
-            self._queue.put_nowait(
-                http_error_message(sent.rid, response.status_code, self._where, body)
-            )
 
     async def _read_json(self, rid: RequestId, response: httpx.Response) -> None:
         try:
@@ -421,14 +360,8 @@ class StreamableHttpChannel:
         request = self._client.build_request(
             "GET", self._url, headers=headers, timeout=self._timeout()
         )
-        try:
-            response = await self._client.send(request, stream=True)
-        except McpkitError as exc:
-            self._end(error_reason(exc))
-            return None
-        except httpx.HTTPError as exc:
-            if is_unreachable(exc):
-                self._end(unreachable_reason(self._where, exc))
+        response = await self._open(self._client.send(request, stream=True), _ignore)
+        if response is None:
             return None
         if response.status_code == 404 and self.session_id is not None:
             await response.aclose()
@@ -551,31 +484,6 @@ class StreamableHttpChannel:
     def _session_lost(self) -> None:
         self._end(f"the server ended the session (HTTP 404 from {self._where})")
 
-    def _fail(self, rid: RequestId, code: int, text: str) -> None:
-        if rid in self._inflight:
-            self._inflight.discard(rid)
-            self._queue.put_nowait(error_message(rid, code, text))
-
-    def _end(self, reason: str) -> None:
-        """End the channel: fail what is in flight, then mark the queue's end."""
-        if self.close_reason is not None:
-            return
-        self.close_reason = reason
-        for rid in list(self._inflight):
-            self._queue.put_nowait(error_message(rid, jsonrpc.SERVER_UNAVAILABLE, reason))
-        self._inflight.clear()
-        self._queue.put_nowait(None)  # the end marker, after every failure above
-        current = asyncio.current_task()
-        for task in list(self._tasks):
-            if task is not current:
-                task.cancel()
-
-    async def _cancel_tasks(self) -> None:
-        # _end cancelled them; wait (bounded) so no stream outlives the channel.
-        tasks = [task for task in self._tasks if task is not asyncio.current_task()]
-        if tasks:
-            await asyncio.wait(tasks, timeout=DELETE_TIMEOUT)
-
     async def _delete_session(self) -> None:
         headers = httpx.Headers(self._extra)
         self._session_headers(headers)
@@ -594,18 +502,6 @@ class StreamableHttpChannel:
     def _broke_text(self, exc: httpx.HTTPError) -> str:
         return f"the connection to {self._where} broke ({exc.__class__.__name__})"
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._reaped)
-        return task
 
-    def _reaped(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if exc is not None:
-            # A bug must not leave the gateway waiting on an answer that cannot come.
-            logger.error("HTTP channel to %s failed", self._where, exc_info=exc)
-            self._end(f"internal error reading from {self._where}: {exc.__class__.__name__}")
+def _ignore(exc: httpx.HTTPError) -> None:
+    """A resume that fails is given up quietly: its request fails as the stream ended."""

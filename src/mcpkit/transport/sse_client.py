@@ -13,9 +13,8 @@ nothing until the gateway starts its handshake over it.
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Mapping
-from typing import Any
+import functools
+from typing import Any, Unpack
 
 import httpx
 
@@ -23,65 +22,46 @@ from mcpkit.errors import McpkitError
 from mcpkit.protocol import jsonrpc
 from mcpkit.protocol.jsonrpc import RequestId
 from mcpkit.runtime.base import ChannelClosed
+from mcpkit.transport.http_channel import ChannelOptions, HttpChannelBase
 from mcpkit.transport.sse_events import (
-    MAX_ERROR_BODY,
     SSEError,
     content_type,
     display_url,
-    error_message,
     error_reason,
-    http_error_message,
     is_id,
-    is_unreachable,
     iter_events,
-    read_limited,
     same_origin,
-    unreachable_reason,
 )
-
-logger = logging.getLogger(__name__)
 
 #: How long the server may take to name its message endpoint.
 ENDPOINT_TIMEOUT = 10.0
 
 
-class LegacySseChannel:
+class LegacySseChannel(HttpChannelBase):
     """A :class:`~mcpkit.runtime.base.Channel` to a legacy HTTP+SSE MCP server.
 
     Same arguments as :class:`~mcpkit.transport.http_client.StreamableHttpChannel`;
     ``url`` is the SSE endpoint. ``request_timeout`` bounds each POST.
     """
 
+    _kind = "SSE"
+
     def __init__(
         self,
         client: httpx.AsyncClient,
         url: str,
         *,
-        headers: Mapping[str, str] | None = None,
-        name: str = "",
-        request_timeout: float | None = None,
         endpoint_timeout: float = ENDPOINT_TIMEOUT,
+        **options: Unpack[ChannelOptions],
     ) -> None:
-        self._client = client
-        self._url = url
-        self._where = display_url(url)
-        self._extra = dict(headers or {})
-        self.name = name
-        self._request_timeout = request_timeout
+        super().__init__(client, url, **options)
         self._endpoint_timeout = endpoint_timeout
-        #: Why the channel ended, for people; None while it is open.
-        self.close_reason: str | None = None
         #: Where messages are posted, once the server named it.
         self.endpoint: str | None = None
         #: The session the endpoint names (its ``session_id``/``sessionId`` query), if any.
         self.session_id: str | None = None
-        #: Server messages dropped because they were not JSON.
-        self.garbage = 0
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self._inflight: set[RequestId] = set()
         self._ready = asyncio.Event()
         self._stream: asyncio.Task[None] | None = None
-        self._closed = False
 
     async def send(self, message: bytes) -> None:
         """POST one message to the endpoint; returns once the server accepted it."""
@@ -97,64 +77,32 @@ class LegacySseChannel:
         request = self._client.build_request(
             "POST", endpoint, content=message, headers=headers, timeout=timeout
         )
-        try:
-            response = await self._client.send(request, stream=True)
-        except McpkitError as exc:
-            self._end(error_reason(exc))
+        failed = functools.partial(self._post_failed, rid)
+        response = await self._open(self._client.send(request, stream=True), failed, rid)
+        if response is None:
             return
-        except httpx.HTTPError as exc:
-            if is_unreachable(exc):
-                self._end(unreachable_reason(self._where, exc))
-            elif rid is not None:
-                text = f"posting to {self._where} failed ({exc.__class__.__name__})"
-                self._fail(rid, text)
-            return
-        except asyncio.CancelledError:
-            if rid is not None:
-                self._inflight.discard(rid)
-            raise
-        try:
-            status = response.status_code
-            if status == 404:
-                self._end(f"the server ended the session (HTTP 404 from {self._where})")
-            elif not 200 <= status < 300 and rid is not None and rid in self._inflight:
-                try:
-                    body = await read_limited(response, MAX_ERROR_BODY)
-                except httpx.HTTPError:
-                    body = None
-                self._inflight.discard(rid)
-                self._queue.put_nowait(http_error_message(rid, status, self._where, body))
-        finally:
+        status = response.status_code
+        if status == 404:
+            self._end(f"the server ended the session (HTTP 404 from {self._where})")
+        if not 200 <= status < 300 and rid in self._inflight:
+            await self._read_error(rid, response)
+        else:
             await response.aclose()
 
     async def receive(self) -> bytes:
         """The next message from the stream; :class:`ChannelClosed` once drained and ended."""
         self._start()
-        item = await self._queue.get()
-        if item is None:
-            self._queue.put_nowait(None)
-            raise ChannelClosed(self.close_reason or "the channel was closed")
-        return item
+        return await super().receive()
 
     async def aclose(self) -> None:
         """Close the stream (which ends the server's session); idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        self._end("the channel was closed")
-        stream = self._stream
-        if stream is not None and stream is not asyncio.current_task():
-            stream.cancel()
-            await asyncio.wait([stream], timeout=2.0)
+        await super().aclose()
 
     # ------------------------------------------------------------------ the stream
 
     def _start(self) -> None:
         if self._stream is None and self.close_reason is None:
-            self._stream = asyncio.get_running_loop().create_task(
-                self._read(), name=f"sse-{self.name or self._where}"
-            )
-            self._stream.add_done_callback(self._reaped)
+            self._stream = self._spawn(self._read(), name=f"sse-{self.name or self._where}")
 
     async def _endpoint(self) -> str:
         if self.close_reason is not None:
@@ -180,16 +128,8 @@ class LegacySseChannel:
         # An idle stream is normal here; a read timeout would end the session.
         timeout = httpx.Timeout(connect=base.connect, read=None, write=base.write, pool=base.pool)
         request = self._client.build_request("GET", self._url, headers=headers, timeout=timeout)
-        try:
-            response = await self._client.send(request, stream=True)
-        except McpkitError as exc:
-            self._end(error_reason(exc))
-            return
-        except httpx.HTTPError as exc:
-            if is_unreachable(exc):
-                self._end(unreachable_reason(self._where, exc))
-            else:
-                self._end(f"opening the event stream at {self._where} failed ({_name(exc)})")
+        response = await self._open(self._client.send(request, stream=True), self._open_failed)
+        if response is None:
             return
         try:
             await self._pump(response)
@@ -251,33 +191,18 @@ class LegacySseChannel:
             if "method" not in msg:
                 self._inflight.discard(msg.get("id"))
 
-    # ------------------------------------------------------------------ ending
+    # ------------------------------------------------------------------ failures
 
-    def _fail(self, rid: RequestId, text: str) -> None:
-        if rid in self._inflight:
-            self._inflight.discard(rid)
-            self._queue.put_nowait(error_message(rid, jsonrpc.INTERNAL_ERROR, text))
+    def _post_failed(self, rid: RequestId | None, exc: httpx.HTTPError) -> None:
+        if rid is not None:
+            text = f"posting to {self._where} failed ({_name(exc)})"
+            self._fail(rid, jsonrpc.INTERNAL_ERROR, text)
 
-    def _end(self, reason: str) -> None:
-        if self.close_reason is not None:
-            return
-        self.close_reason = reason
-        for rid in list(self._inflight):
-            self._queue.put_nowait(error_message(rid, jsonrpc.SERVER_UNAVAILABLE, reason))
-        self._inflight.clear()
-        self._queue.put_nowait(None)  # the end marker, after every failure above
-        self._ready.set()
-        stream = self._stream
-        if stream is not None and stream is not asyncio.current_task():
-            stream.cancel()
+    def _open_failed(self, exc: httpx.HTTPError) -> None:
+        self._end(f"opening the event stream at {self._where} failed ({_name(exc)})")
 
-    def _reaped(self, task: asyncio.Task[None]) -> None:
-        if task.cancelled():
-            return
-        exc = task.exception()
-        if exc is not None:
-            logger.error("SSE channel to %s failed", self._where, exc_info=exc)
-            self._end(f"internal error reading from {self._where}: {exc.__class__.__name__}")
+    def _ended(self) -> None:
+        self._ready.set()  # a send waiting for the endpoint learns there will be none
 
 
 def _request_id(message: bytes) -> RequestId | None:
