@@ -414,7 +414,12 @@ def _descendants(pid: int) -> dict[int, str]:
     todo = [pid]
     while todo:
         current = todo.pop()
-        for task in Path(f"/proc/{current}/task").glob("*"):
+        try:
+            # A process may exit between being found and being read: it has no children then.
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
             try:
                 children = [int(c) for c in (task / "children").read_text().split()]
             except (OSError, ValueError):
