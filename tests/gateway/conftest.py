@@ -15,7 +15,8 @@ import asyncio
 import shlex
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import pytest
 
 from mcpkit.app import App
 from mcpkit.catalog.model import CommandSource, SecretRef, ServerSpec, Volume
+from mcpkit.gateway.build import RunOptions, build_gateway
 from mcpkit.gateway.core import Gateway
 from mcpkit.gateway.local import LocalClient
 from mcpkit.gateway.session import ClientSession
@@ -164,6 +166,26 @@ async def eventually(
         await asyncio.sleep(0.01)
 
 
+@asynccontextmanager
+async def serving(app: App, **run: Any) -> AsyncIterator[tuple[Gateway, Client]]:
+    """A started gateway of ``app``'s profile (``RunOptions(**run)``) and one initialized client."""
+    gateway = build_gateway(app, RunOptions(**run))
+    await gateway.start()
+    client = Client(gateway)
+    try:
+        await client.initialize()
+        yield gateway, client
+    finally:
+        await client.close()
+        await gateway.aclose()
+
+
+def health_of(gateway: Gateway, server: str) -> dict[str, Any]:
+    """One server's entry in the gateway's health."""
+    servers: dict[str, dict[str, Any]] = gateway.health()["servers"]
+    return servers[server]
+
+
 class Kit:
     """The helpers above, handed to tests as the ``kit`` fixture (conftest is not importable)."""
 
@@ -175,6 +197,8 @@ class Kit:
     line_spec = staticmethod(line_spec)
     text_of = staticmethod(text_of)
     eventually = staticmethod(eventually)
+    serving = staticmethod(serving)
+    health_of = staticmethod(health_of)
     Client = Client
     LocalClient = LocalClient
 

@@ -14,8 +14,8 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ import pytest
 
 from mcpkit.app import App
 from mcpkit.catalog.model import RemoteSource, SecretRef, ServerSpec
-from mcpkit.gateway.build import RunOptions, build_gateway
 from mcpkit.gateway.core import Gateway
 from mcpkit.gateway.slot import SlotOptions
 
@@ -114,25 +113,11 @@ def add(app: App, *specs: ServerSpec) -> None:
         app.profiles.add_server("default", spec.id, spec=spec)
 
 
-@asynccontextmanager
-async def serving(app: App, kit: Any, **run: Any) -> AsyncIterator[tuple[Gateway, Any]]:
+def serving(app: App, kit: Any, **run: Any) -> AbstractAsyncContextManager[tuple[Gateway, Any]]:
     run.setdefault("slot", FAST)
     run.setdefault("allow_insecure_remote", True)
     run.setdefault("prefix_tools", True)
-    gateway = build_gateway(app, RunOptions(**run))
-    await gateway.start()
-    client = kit.Client(gateway)
-    try:
-        await client.initialize()
-        yield gateway, client
-    finally:
-        await client.close()
-        await gateway.aclose()
-
-
-def health_of(gateway: Gateway, server: str) -> dict[str, Any]:
-    servers: dict[str, dict[str, Any]] = gateway.health()["servers"]
-    return servers[server]
+    return kit.serving(app, **run)
 
 
 def seen(port: int) -> dict[str, int]:
@@ -154,7 +139,7 @@ async def test_a_remote_server_is_served_with_its_api_key_from_the_secret_store(
         assert await client.call_text("keyed__echo", text="over https") == "over https"
         assert await client.call_text("local__echo", text="local") == "local"
 
-        health = health_of(gateway, "keyed")
+        health = kit.health_of(gateway, "keyed")
         assert health["state"] == "running" and health["sandbox"] == "remote"
     after = seen(api_port)
     assert after["good"] > before["good"] and after["bad"] == before["bad"]
@@ -168,7 +153,7 @@ async def test_a_wrong_api_key_fails_that_server_with_the_http_status_and_nothin
     add(app, keyed_spec(api_port), kit.line_spec("local"))
     async with serving(app, kit) as (gateway, client):
         await kit.eventually(lambda: gateway.slots["keyed"].state == "failed", what="keyed failed")
-        error = health_of(gateway, "keyed")["error"]
+        error = kit.health_of(gateway, "keyed")["error"]
         assert "403" in error and "wrong-" not in error
         assert await client.call_text("local__echo", text="still served") == "still served"
 
@@ -195,7 +180,7 @@ async def test_a_hung_or_down_remote_does_not_hold_up_the_other_servers(
         assert await client.call_text("local__echo", text="first") == "first"
         assert gateway.slots["hung"].state == "starting"
         await kit.eventually(lambda: gateway.slots["down"].state == "failed", what="down failed")
-        error = health_of(gateway, "down")["error"]
+        error = kit.health_of(gateway, "down")["error"]
         assert "cannot reach" in error
         assert await client.call_text("local__echo", text="second") == "second"
         assert error.count("cannot reach") == 1  # said once, not once per layer
@@ -209,7 +194,7 @@ async def test_the_ssrf_guard_refuses_a_loopback_remote_unless_allowed(
     before = seen(api_port)
     async with serving(app, kit, allow_insecure_remote=False) as (gateway, client):
         await kit.eventually(lambda: gateway.slots["keyed"].state == "failed", what="refused")
-        error = health_of(gateway, "keyed")["error"]
+        error = kit.health_of(gateway, "keyed")["error"]
         assert "--allow-insecure-remote" in error
         assert await client.call_text("local__echo", text="ok") == "ok"
     assert seen(api_port) == before  # not one request reached it

@@ -9,8 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -33,24 +32,10 @@ def add(app: App, *specs: ServerSpec, profile: str = "default") -> None:
         app.profiles.add_server(profile, spec.id, spec=spec)
 
 
-@asynccontextmanager
-async def serving(app: App, kit: Any, **run: Any) -> AsyncIterator[tuple[Gateway, Any]]:
+def serving(app: App, kit: Any, **run: Any) -> AbstractAsyncContextManager[tuple[Gateway, Any]]:
     """A started gateway of the default profile and one initialized client session."""
     run.setdefault("slot", FAST)
-    gateway = build_gateway(app, RunOptions(**run))
-    await gateway.start()
-    client = kit.Client(gateway)
-    try:
-        await client.initialize()
-        yield gateway, client
-    finally:
-        await client.close()
-        await gateway.aclose()
-
-
-def health_of(gateway: Gateway, server: str) -> dict[str, Any]:
-    servers: dict[str, dict[str, Any]] = gateway.health()["servers"]
-    return servers[server]
+    return kit.serving(app, **run)
 
 
 # -- crashes and broken servers ------------------------------------------------------
@@ -76,9 +61,9 @@ async def test_a_server_that_crashes_mid_call_fails_the_call_and_is_restarted(
         )
         after = await client.call_text("flaky__instance")
         assert after != before
-        health = health_of(gateway, "flaky")
+        health = kit.health_of(gateway, "flaky")
         assert health["restarts"] == 1 and health["state"] == "running"
-        assert health_of(gateway, "steady")["restarts"] == 0
+        assert kit.health_of(gateway, "steady")["restarts"] == 0
 
 
 async def test_a_crash_is_reported_in_health_with_the_servers_last_words(
@@ -112,12 +97,12 @@ async def test_a_server_that_never_answers_initialize_fails_after_the_timeout(
         tools = await client.result("tools/list")
 
         assert {t["name"] for t in tools["tools"]} == {"echo", "pid", "instance", "crash", "hang"}
-        mute = health_of(gateway, "mute")
+        mute = kit.health_of(gateway, "mute")
         assert mute["state"] == "failed"
         assert "did not answer initialize within 0.5 s" in mute["error"]
         assert gateway.health()["status"] == "degraded"
         assert await client.call_text("echo", text="fine") == "fine"
-        assert health_of(gateway, "good")["state"] == "running"
+        assert kit.health_of(gateway, "good")["state"] == "running"
 
 
 async def test_garbage_on_a_servers_stdout_between_responses_is_skipped(app: App, kit: Any) -> None:
@@ -129,7 +114,7 @@ async def test_garbage_on_a_servers_stdout_between_responses_is_skipped(app: App
         for i in range(5):
             assert await client.call_text("echo", text=f"call {i}") == f"call {i}"
 
-        noisy = health_of(gateway, "noisy")
+        noisy = kit.health_of(gateway, "noisy")
         assert (noisy["state"], noisy["restarts"]) == ("running", 0)
         conn = gateway.slots["noisy"]._shared
         # Text lines are dropped by the pipe; JSON that is no message is counted here.
@@ -147,12 +132,12 @@ async def test_a_server_whose_command_does_not_exist_fails_alone_with_a_hint(
         tools = await client.result("tools/list")
 
         assert "echo" in {t["name"] for t in tools["tools"]}
-        ghost = health_of(gateway, "ghost")
+        ghost = kit.health_of(gateway, "ghost")
         assert ghost["state"] == "failed"
         assert "/nonexistent/bin/mcp-ghost" in ghost["error"]
         assert "not found" in ghost["error"]
         assert "absolute path" in ghost["error"]  # the hint
-        dies = health_of(gateway, "dies")
+        dies = kit.health_of(gateway, "dies")
         assert dies["state"] == "failed"
         assert "status 3" in dies["error"] and "cannot start, on purpose" in dies["error"]
         assert await client.call_text("echo", text="ok") == "ok"
@@ -179,11 +164,11 @@ async def test_a_server_missing_its_secret_or_config_fails_with_the_fixing_comma
     async with serving(app, kit) as (gateway, client):
         await client.result("tools/list")
 
-        vault = health_of(gateway, "vault")
+        vault = kit.health_of(gateway, "vault")
         assert vault["state"] == "failed"
         assert "vault.token" in vault["error"]
         assert "mcpkit secret set vault.token" in vault["error"]
-        files = health_of(gateway, "files")
+        files = kit.health_of(gateway, "files")
         assert files["state"] == "failed"
         assert "root" in files["error"]
         assert "mcpkit profile config default --set files.root=VALUE" in files["error"]
@@ -233,10 +218,10 @@ async def test_a_per_session_server_gives_each_client_its_own_instance(app: App,
             assert shared[0] == shared[1]
             # The same session keeps its instance.
             assert await first.call_text("iso__instance") == iso[0]
-            assert health_of(gateway, "iso")["sessions"] == 2
+            assert kit.health_of(gateway, "iso")["sessions"] == 2
         finally:
             await second.close()
-        assert health_of(gateway, "iso")["sessions"] == 1
+        assert kit.health_of(gateway, "iso")["sessions"] == 1
 
 
 async def test_two_in_process_local_clients_are_two_sessions(app: App, kit: Any) -> None:
@@ -263,12 +248,12 @@ async def test_lazy_mode_starts_nothing_until_the_first_use(app: App, kit: Any) 
     add(app, kit.line_spec("one"), kit.line_spec("two"))
     async with serving(app, kit, lazy=True) as (gateway, client):
         assert {s.state for s in gateway.slots.values()} == {"idle"}
-        assert all("pid" not in health_of(gateway, sid) for sid in ("one", "two"))
+        assert all("pid" not in kit.health_of(gateway, sid) for sid in ("one", "two"))
 
         assert await client.call_text("one__echo", text="wake") == "wake"
 
         assert gateway.slots["one"].state == "running"
-        assert "pid" in health_of(gateway, "one")
+        assert "pid" in kit.health_of(gateway, "one")
 
 
 async def test_an_idle_server_is_reaped_and_the_next_call_starts_it_again(
@@ -280,7 +265,7 @@ async def test_an_idle_server_is_reaped_and_the_next_call_starts_it_again(
         slot = gateway.slots["sleepy"]
 
         await kit.eventually(lambda: slot.state == "idle", what="the idle reap")
-        assert "pid" not in health_of(gateway, "sleepy")
+        assert "pid" not in kit.health_of(gateway, "sleepy")
 
         second = await client.call_text("instance")
         assert second != first
