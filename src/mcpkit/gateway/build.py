@@ -236,15 +236,15 @@ class _Runtimes:
     def remote(self) -> RemoteRuntime:
         if self._remote is None:
             # Imported here: a gateway with no remote server never loads the HTTP client.
+            from mcpkit.oauth._http import default_factory
             from mcpkit.oauth.broker import TokenBroker
             from mcpkit.runtime.remote import RemoteRuntime
-            from mcpkit.transport.netguard import guarded_client
 
             settings = self._app.settings
             policy = remote_policy(self._app, self._run.allow_insecure_remote)
             broker = TokenBroker(
                 self._app.oauth_credentials,
-                lambda: guarded_client(policy),
+                default_factory(policy),
                 skew=settings.oauth.refresh_skew,
             )
             self._remote = RemoteRuntime(

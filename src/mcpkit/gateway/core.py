@@ -127,16 +127,7 @@ class Gateway:
 
     async def wait_lists(self, timeout: float | None = None) -> None:  # noqa: ASYNC109 - a bound, not a deadline
         """Wait until every slot has lists (fresh, cached or failed), at most ``timeout``."""
-        pending = [s for s in self.slots.values() if not s.lists_ready.is_set()]
-        if self.options.lazy:
-            for slot in pending:
-                slot.start_background()
-        if not pending:
-            return
-        waits = [asyncio.ensure_future(s.lists_ready.wait()) for s in pending]
-        _, not_done = await asyncio.wait(waits, timeout=timeout or self.options.list_wait)
-        for task in not_done:
-            task.cancel()
+        await self.wait_until(lambda: False, timeout)
 
     async def wait_until(self, found: Callable[[], bool], timeout: float | None = None) -> None:  # noqa: ASYNC109 - a bound, not a deadline
         """Wait until ``found()`` holds or every slot has lists, at most ``timeout``.
@@ -153,14 +144,11 @@ class Gateway:
             if self.options.lazy:
                 for slot in pending:
                     slot.start_background()
-            changed = self._changed
-            waits = [asyncio.ensure_future(changed.wait())]
-            waits += [asyncio.ensure_future(s.lists_ready.wait()) for s in pending]
             remaining = deadline - loop.time()
             if remaining <= 0:
-                for task in waits:
-                    task.cancel()
                 return
+            waits = [asyncio.ensure_future(self._changed.wait())]
+            waits += [asyncio.ensure_future(s.lists_ready.wait()) for s in pending]
             await asyncio.wait(waits, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
             for task in waits:
                 task.cancel()

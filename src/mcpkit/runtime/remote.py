@@ -100,7 +100,8 @@ class RemoteRuntime:
     async def start(self, plan: LaunchPlan) -> RemoteInstance:
         """Open the client and the channel; the gateway's handshake goes over it."""
         url = _url(plan)
-        check_url(url, self.policy)
+        # No second check_url here: prepare() did it, and the guarded client checks every
+        # request (and every address it connects to) anyway.
         auth: httpx.Auth | None = None
         if self._authorizer is not None:
             # A credential that cannot be refreshed fails here, before any connection,
