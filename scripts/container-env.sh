@@ -16,6 +16,8 @@
 #      mmdebstrap method falls back to it when the mirror fails.
 #   5. mcpkit-test/node-base:bookworm in both engines: the base + the host's node binary, built
 #      with --network none.
+#   7. a local OCI registry (Debian docker-registry, distribution 2.8) on 127.0.0.1:5000, storage in
+#      $STATE/registry (a running one is left alone).
 # Images carry the label mcpkit.test.inputs=<hash of their inputs>; a matching label means up to date.
 #
 # Not root, or not Debian: nothing is installed; the script exits 0 only if both engines answer.
@@ -33,8 +35,9 @@ SUITE=bookworm
 # libstdc++6: node (node-base) and C++ wheels need it; the essential variant has only libgcc-s1
 BASE_PACKAGES=python3,python3-venv,ca-certificates,tzdata,libstdc++6
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1735689600}   # fixed => byte-identical rootfs tar
-PACKAGES=(docker.io podman catatonit mmdebstrap busybox-static cgroupfs-mount curl ca-certificates)
+PACKAGES=(docker.io podman catatonit docker-registry mmdebstrap busybox-static cgroupfs-mount curl ca-certificates)
 DAEMON_JSON=/etc/docker/daemon.json
+REGISTRY_ADDR=${MCPKIT_REGISTRY_ADDR:-127.0.0.1:5000}
 CONTAINERS_CONF=/etc/containers/containers.conf
 LABEL=mcpkit.test.inputs
 # one variable per ENV: podman import takes `ENV A=1 B=2` as A="1 B=2"
@@ -362,6 +365,32 @@ check_podman_names() {
   log "podman API: resolves $BASE_IMAGE and $NODE_IMAGE"
 }
 timed "podman names" check_podman_names
+
+# ------------------------------------------------------------------------------- 7. local OCI registry
+start_registry() {
+  local dir=$STATE/registry pidfile=$STATE/registry/registry.pid i
+  if curl -fsS -m 5 -o /dev/null "http://$REGISTRY_ADDR/v2/" 2>/dev/null; then
+    log "registry: answering at http://$REGISTRY_ADDR"
+    return
+  fi
+  command -v docker-registry >/dev/null || die "docker-registry is not installed"
+  mkdir -p "$dir/data"
+  cat >"$dir/config.yml" <<YAML
+version: 0.1
+log: {level: warn}
+storage: {filesystem: {rootdirectory: $dir/data}, delete: {enabled: true}, cache: {blobdescriptor: inmemory}}
+http: {addr: $REGISTRY_ADDR}
+YAML
+  setsid -f bash -c 'cd / && echo $$ >"$1"; exec docker-registry serve "$2" >>"$3" 2>&1 </dev/null' _ \
+    "$pidfile" "$dir/config.yml" "$dir/registry.log"
+  for i in $(seq 1 100); do
+    curl -fsS -m 2 -o /dev/null "http://$REGISTRY_ADDR/v2/" 2>/dev/null && { log "registry: started at http://$REGISTRY_ADDR (pid $(cat "$pidfile"))"; return; }
+    sleep 0.1
+  done
+  tail -5 "$dir/registry.log" >&2 || true
+  die "the registry did not answer at http://$REGISTRY_ADDR"
+}
+timed "registry" start_registry
 
 log "engines: docker unix://$DOCKER_SOCK, podman unix://$PODMAN_SOCK (pid $(cat "$STATE/podman-service.pid" 2>/dev/null || echo '?'))"
 log "images: $BASE_IMAGE, $NODE_IMAGE"

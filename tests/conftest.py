@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -187,3 +188,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if ENGINE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.container)
+
+
+@pytest.fixture(scope="session")
+def oci_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real registry (Debian's docker-registry) of this test session, on a free port.
+
+    Skipped when the binary is missing, failed under CI. Tests use their own repository
+    names, so they share it.
+    """
+    from registry_helpers import start_registry
+
+    with start_registry(tmp_path_factory.mktemp("oci")) as registry:
+        yield registry

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from mcpkit.catalog.model import ServerSpec
 from mcpkit.catalog.service import CatalogService
+from mcpkit.catalog.sources import CatalogSource, make_source
 from mcpkit.errors import McpkitError
 from mcpkit.profiles.docker_toolkit import (
     MIGRATION_KEY,
@@ -56,7 +57,20 @@ class App:
     @cached_property
     def catalog(self) -> CatalogService:
         """Catalog sources and the effective catalog."""
-        return CatalogService(self.db)
+        return CatalogService(self.db, source_factory=self.make_source)
+
+    def make_source(self, kind: str, location: str) -> CatalogSource:
+        """A catalog source; OCI ones use the docker credentials and the trust policy."""
+        if kind != "oci":
+            return make_source(kind, location)
+        from mcpkit.catalog.sources.oci import OciSource
+        from mcpkit.trust.artifacts import catalog_verifier
+        from mcpkit.trust.service import registry_client
+
+        client = registry_client(self)
+        return OciSource(
+            location, client=lambda: client, verify=catalog_verifier(self, client, catalog=None)
+        )
 
     @cached_property
     def profiles(self) -> ProfileService:

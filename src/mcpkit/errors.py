@@ -14,7 +14,8 @@ prints or exits.
     │   ├── UnknownServerError
     │   ├── UnknownProfileError
     │   ├── UnknownCatalogError
-    │   └── UnknownSecretError
+    │   ├── UnknownSecretError
+    │   └── UnknownReferenceError    an OCI reference is not in the registry
     ├── InvalidInputError            exit 4   input failed validation; nothing was stored
     │   ├── CatalogFormatError       a catalog document is malformed
     │   ├── ProfileFormatError       a profile document is malformed
@@ -27,7 +28,11 @@ prints or exits.
     │   └── SandboxUnavailableError  no sandbox can be had for a server that needs one
     ├── ServerError                  exit 10  a server could not be installed, started or reached
     │   └── InstallError             installing a server's package failed
-    └── GatewayError                 exit 11  the gateway could not serve (port in use…)
+    ├── GatewayError                 exit 11  the gateway could not serve (port in use…)
+    ├── RegistryError                exit 12  an OCI registry is unreachable or refused a request
+    └── TrustError                   exit 13  signing or verification failed
+        ├── SigningKeyError          a key is missing, unreadable, or its passphrase is wrong
+        └── VerificationError        a signature, attestation, lock or tool pin does not verify
 
 Foreign exceptions (sqlite3, httpx, yaml, OSError…) are translated into this tree where
 the dependency is called, never re-raised raw to the user.
@@ -94,6 +99,12 @@ class UnknownSecretError(NotFoundError):
     """A secret name is not set in the store."""
 
     default_code = "unknown-secret"
+
+
+class UnknownReferenceError(NotFoundError):
+    """An OCI reference (repository, tag or digest) is not in the registry."""
+
+    default_code = "unknown-reference"
 
 
 class InvalidInputError(McpkitError):
@@ -180,6 +191,32 @@ class GatewayError(McpkitError):
 
     exit_code = 11
     default_code = "gateway"
+
+
+class RegistryError(McpkitError):
+    """An OCI registry could not be reached, refused the credentials, or broke the protocol."""
+
+    exit_code = 12
+    default_code = "registry"
+
+
+class TrustError(McpkitError):
+    """Signing or verifying failed."""
+
+    exit_code = 13
+    default_code = "trust"
+
+
+class SigningKeyError(TrustError):
+    """A signing or verification key is missing or unreadable, or its passphrase is wrong."""
+
+    default_code = "signing-key"
+
+
+class VerificationError(TrustError):
+    """A signature, attestation, lock or tool pin did not verify."""
+
+    default_code = "verification-failed"
 
 
 def format_error(err: McpkitError) -> str:

@@ -126,6 +126,29 @@ class OAuthSettings(BaseModel):
     refresh_skew: float = Field(default=60.0, ge=0)
 
 
+class RegistrySettings(BaseModel):
+    """How mcpkit talks to OCI registries (credentials come from the docker config)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Registries (``host[:port]``) spoken to over plain HTTP or unverified TLS, besides
+    #: loopback ones, which always may be (as docker does).
+    insecure: list[str] = Field(default_factory=list)
+    #: Seconds one registry request may take.
+    timeout: float = Field(default=30.0, gt=0)
+
+
+class TrustSettings(BaseModel):
+    """What is trusted, and what happens when it changes (``[trust]``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: A tool whose definition differs from the approved one, or that has no approval:
+    #: ``block`` it (not listed, calls refused) or ``warn`` (served, with a warning).
+    #: A trust policy rule that sets ``tool_changes`` wins for the servers it matches.
+    tool_changes: Literal["block", "warn"] = "block"
+
+
 class Settings(BaseModel):
     """Everything ``config.toml`` can hold."""
 
@@ -136,6 +159,8 @@ class Settings(BaseModel):
     docker: DockerSettings = Field(default_factory=DockerSettings)
     remote: RemoteSettings = Field(default_factory=RemoteSettings)
     oauth: OAuthSettings = Field(default_factory=OAuthSettings)
+    trust: TrustSettings = Field(default_factory=TrustSettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
 
 
 def load_settings(path: Path) -> Settings:

@@ -238,6 +238,10 @@ class Attestation(_Model):
 
     key: str | None = None
     identity: str | None = None
+    #: The source a build provenance must name (``pkg:pypi/NAME@VERSION``,
+    #: ``git+https://github.com/ORG/REPO@COMMIT``), checked when the trust policy
+    #: requires ``source``.
+    source: str | None = Field(default=None, max_length=2048)
 
 
 class ServerSpec(_Model):

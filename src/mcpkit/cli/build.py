@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,7 +13,12 @@ from mcpkit.cli._options import json_option, pass_app
 from mcpkit.cli._render import emit_json
 from mcpkit.errors import UsageError
 from mcpkit.images.build import BuildRequest, build_image, folder_server_id
-from mcpkit.images.records import load_record
+from mcpkit.images.records import BuildRecord, load_record, utc_now
+from mcpkit.runtime.base import Progress
+
+if TYPE_CHECKING:
+    from mcpkit.images.publish import Published
+    from mcpkit.trust.keys import SigningKey
 
 
 def _is_folder(target: str) -> bool:
@@ -51,6 +57,22 @@ def _is_folder(target: str) -> bool:
     show_default=True,
     help="Network for a Dockerfile folder's steps (host is slower and less reproducible).",
 )
+@click.option(
+    "--push",
+    is_flag=True,
+    help="Push the image to the registry its --tag names (e.g. 127.0.0.1:5000/mcp/x:1).",
+)
+@click.option(
+    "--sign",
+    is_flag=True,
+    help="Push, then sign it and attach a signed SLSA provenance and CycloneDX SBOM.",
+)
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Signing key for --sign (default: the one 'mcpkit trust keygen' made).",
+)
 @json_option
 @click.option("--quiet", "-q", is_flag=True, help="Print only the image tag.")
 @pass_app
@@ -64,6 +86,9 @@ def command(
     rebuild: bool,
     pull: bool,
     build_network: str,
+    push: bool,
+    sign: bool,
+    key_file: Path | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -98,13 +123,72 @@ def command(
         if not quiet:
             click.echo(line, err=True)
 
+    if key_file is not None and not sign:
+        raise UsageError("--key is the key --sign uses", hint="add --sign")
+    from mcpkit.images.publish import names_registry
+
+    if (push or sign) and (tag is None or not names_registry(tag)):
+        raise UsageError(
+            f"--push and --sign need a --tag that names a registry, not {tag or 'the default'}",
+            hint=f"mcpkit build {target} --tag 127.0.0.1:5000/{server.replace('/', '-')}:TAG "
+            + ("--sign" if sign else "--push"),
+        )
+    key = None
+    if sign:
+        from mcpkit.cli.trust import passphrase_prompt
+        from mcpkit.trust import service
+
+        # Unlock the key first: a wrong passphrase must not cost a build.
+        key = service.signing_key(app, key_file, passphrase_prompt())
+    started = utc_now()
     record = asyncio.run(build_image(app, request, progress=progress))
+    published = None
+    if push or sign:
+        published = asyncio.run(_publish(app, record, key, started, progress))
+    _report(record, previous, published, as_json=as_json, quiet=quiet)
+
+
+def _report(
+    record: BuildRecord,
+    previous: BuildRecord | None,
+    published: Published | None,
+    *,
+    as_json: bool,
+    quiet: bool,
+) -> None:
     if as_json:
-        emit_json(record.model_dump(mode="json"))
-    elif quiet:
-        click.echo(record.image)
-    elif record == previous:
+        data = record.model_dump(mode="json")
+        if published is not None:
+            data["pushed"] = str(published.reference)
+            data["attached"] = published.attached
+        emit_json(data)
+        return
+    if quiet:
+        click.echo(str(published.reference) if published else record.image)
+        return
+    if record == previous:
         click.echo(f"{record.image} is up to date")
     else:
         what = f" from {record.package} {record.version}" if record.package else ""
         click.echo(f"built {record.image} ({record.image_id[:19]}){what}")
+    if published is not None:
+        click.echo(f"pushed {published.reference}")
+        for where in published.attached:
+            click.echo(f"attached {where}")
+
+
+async def _publish(
+    app: App, record: BuildRecord, key: SigningKey | None, started: str, progress: Progress
+) -> Published:
+    from mcpkit.images.publish import publish
+    from mcpkit.runtime.engine import Engine
+    from mcpkit.trust import service
+
+    return await publish(
+        record,
+        engine=Engine.from_environ(app.environ),
+        client=service.registry_client(app),
+        key=key,
+        started=started,
+        progress=progress,
+    )

@@ -57,12 +57,19 @@ def _register() -> None:
         profile,
         secret,
         server,
+        share,
         tools,
+        trust,
     )
 
     for module in (catalog, profile, server, secret, gateway, tools, build, config, doctor):
         cli.add_command(module.command)
     cli.add_command(oauth.command)
+    cli.add_command(trust.command)
+    profile.command.add_command(share.profile_push)
+    profile.command.add_command(share.profile_pull)
+    catalog.command.add_command(share.catalog_push)
+    catalog.command.add_command(share.catalog_pull)
 
 
 _register()
