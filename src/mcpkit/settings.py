@@ -131,8 +131,8 @@ class RegistrySettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    #: Registries (``host[:port]``) spoken to over plain HTTP or unverified TLS, besides
-    #: loopback ones, which always may be (as docker does).
+    #: Registries (``host[:port]``) spoken to over plain HTTP, besides loopback ones,
+    #: which always are (as docker does).
     insecure: list[str] = Field(default_factory=list)
     #: Seconds one registry request may take.
     timeout: float = Field(default=30.0, gt=0)

@@ -139,6 +139,21 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE profile_servers ADD COLUMN run TEXT NOT NULL DEFAULT '{}';
     """,
+    # 3: the approved definition of each pinned tool, so a change can be shown as a diff
+    # (the pins themselves stay in profile_servers.pins, which exports carry).
+    """
+    CREATE TABLE IF NOT EXISTS tool_approvals (
+        profile TEXT NOT NULL,
+        server_id TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        approved_at TEXT NOT NULL,
+        PRIMARY KEY (profile, server_id, tool),
+        FOREIGN KEY (profile, server_id) REFERENCES profile_servers (profile, server_id)
+            ON DELETE CASCADE
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -503,3 +503,9 @@ def _print_needed_secrets(app: App, profile: str, only: str | None = None) -> No
                 if req.required
                 else f"  {req.server} can use secret {req.name} (optional)"
             )
+
+
+from mcpkit.cli import profile_lock  # noqa: E402 - the lock commands live in their own module
+
+command.add_command(profile_lock.lock)
+command.add_command(profile_lock.diff)

@@ -10,23 +10,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
+import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from mcpkit import __version__
+from mcpkit.errors import McpkitError
 from mcpkit.gateway.interceptors import InterceptorChain
 from mcpkit.gateway.lists import ListCache
 from mcpkit.gateway.naming import assign_names, collisions
 from mcpkit.gateway.slot import ServerSlot
 from mcpkit.gateway.upstream import Route, UpstreamError
 from mcpkit.profiles.model import ToolFilter
+from mcpkit.profiles.toolpins import Unapproved, compare_hashes, hash_tools
 from mcpkit.protocol import jsonrpc
 from mcpkit.protocol.jsonrpc import Message
 
 SERVER_INFO = {"name": "mcpkit-gateway", "title": "mcpkit gateway", "version": __version__}
+log = logging.getLogger("mcpkit.gateway")
+#: What the gateway does with a tool whose definition is not the approved one.
+ToolChangeMode = Literal["block", "warn"]
+#: Records a server's first tool list as approved (trust on first use); raises McpkitError.
+PinRecorder = Callable[[str, list[dict[str, Any]]], Awaitable[None]]
+#: How long closing the gateway waits for first-use pins still being written.
+RECORD_WAIT = 5.0
 
 
 @dataclass
@@ -44,6 +54,47 @@ class GatewayOptions:
     #: Tool glob patterns (exposed or original names) to serve; empty = all.
     tools: Sequence[str] = ()
     filters: dict[str, ToolFilter] = field(default_factory=dict)
+    #: Approved tool hashes: server -> tool name -> ``sha256:…``. A server with pins gets
+    #: its changed and unpinned tools blocked (or warned about); one without is trusted
+    #: on first use.
+    tool_pins: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: Server -> what to do with an unapproved tool (absent: ``block``).
+    tool_changes: dict[str, ToolChangeMode] = field(default_factory=dict)
+    #: Called with a server's first fresh tool list when it has no pins at all.
+    on_unpinned: PinRecorder | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BlockedTool:
+    """A tool held back because its definition is not the approved one."""
+
+    slot: ServerSlot
+    original: str
+    #: ``changed`` (differs from its pin) or ``new`` (no pin).
+    reason: Unapproved
+
+    def message(self, profile: str) -> str:
+        """What a client calling it is told."""
+        what = (
+            "its definition changed since it was approved"
+            if self.reason == "changed"
+            else "it was added after the server's tools were approved"
+        )
+        return (
+            f"tool {self.original!r} of server {self.slot.id!r} is blocked: {what}. "
+            f"Review it with '{review_command(profile, self.slot.id)}', then approve it with "
+            f"'{approve_command(profile, self.slot.id)}'"
+        )
+
+
+def review_command(profile: str, server: str) -> str:
+    """The command that shows what changed in a server's tools."""
+    return f"mcpkit profile diff {profile} --server {server}"
+
+
+def approve_command(profile: str, server: str) -> str:
+    """The command that re-approves a server's tools."""
+    return f"mcpkit profile lock {profile} --server {server} --update"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +130,15 @@ class Gateway:
         self.prompts: dict[str, Exposed] = {}
         self.resources: dict[str, ServerSlot] = {}
         self.tool_list: list[dict[str, Any]] = []
+        #: Exposed name -> tool held back by its pin (block mode); see :class:`BlockedTool`.
+        self.blocked: dict[str, BlockedTool] = {}
+        #: The pins in force: the options' plus those recorded on first use in this run.
+        self.tool_pins = {sid: dict(p) for sid, p in self.options.tool_pins.items() if p}
+        #: Per server: the tool list last checked (by identity) and its unapproved tools.
+        self._pin_checks: dict[str, tuple[list[dict[str, Any]], dict[str, Unapproved]]] = {}
+        #: (server, tool) -> the definition hash last warned about, to log each change once.
+        self._warned: dict[tuple[str, str], str] = {}
+        self._recording: set[asyncio.Task[None]] = set()
         self.prompt_list: list[dict[str, Any]] = []
         self.resource_list: list[dict[str, Any]] = []
         self.template_list: list[tuple[ServerSlot, dict[str, Any]]] = []
@@ -108,6 +168,9 @@ class Gateway:
 
     async def aclose(self) -> None:
         """Stop every server; bounded."""
+        if self._recording:
+            # First-use pins are the approval of record: let them land before exiting.
+            await asyncio.wait(self._recording, timeout=RECORD_WAIT)
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -300,14 +363,19 @@ class Gateway:
         resources: dict[str, ServerSlot] = {}
         resource_list: list[dict[str, Any]] = []
         templates: list[tuple[ServerSlot, dict[str, Any]]] = []
+        held: dict[tuple[str, str], Unapproved] = {}
         for slot in self.slots.values():
             if slot.lists is None:
                 continue
             allowed = self.options.filters.get(slot.id)
+            unapproved = self._check_pins(slot, slot.lists.tools)
+            blocking = bool(unapproved) and self.options.tool_changes.get(slot.id) != "warn"
             for tool in slot.lists.tools:
                 name = tool.get("name")
                 if isinstance(name, str) and (allowed is None or allowed.allows(name)):
                     tools.append((slot, tool))
+                    if blocking and name in unapproved:
+                        held[(slot.id, name)] = unapproved[name]
             prompts.extend((slot, p) for p in slot.lists.prompts if isinstance(p.get("name"), str))
             for res in slot.lists.resources:
                 uri = res.get("uri")
@@ -315,13 +383,79 @@ class Gateway:
                     resources[uri] = slot
                     resource_list.append(res)
             templates.extend((slot, t) for t in slot.lists.templates)
-        self.tools = self._expose(tools, prefix=self.options.prefix_tools, only=self.options.tools)
+        # Blocked tools keep their place in the naming, so blocking one never renames another.
+        exposed = self._expose(tools, prefix=self.options.prefix_tools, only=self.options.tools)
+        self.blocked = {}
+        if held:
+            for name, item in list(exposed.items()):
+                reason = held.get((item.slot.id, item.original))
+                if reason is not None:
+                    self.blocked[name] = BlockedTool(item.slot, item.original, reason)
+                    del exposed[name]
+        self.tools = exposed
         self.prompts = self._expose(prompts, prefix=False, only=())
         self.tool_list = [e.item for e in self.tools.values()]
         self.prompt_list = [e.item for e in self.prompts.values()]
         self.resources = resources
         self.resource_list = resource_list
         self.template_list = templates
+
+    def _check_pins(self, slot: ServerSlot, tools: list[dict[str, Any]]) -> dict[str, Unapproved]:
+        """The server's tools that are not approved; hashed only when its list changed."""
+        checked = self._pin_checks.get(slot.id)
+        if checked is not None and checked[0] is tools:
+            return checked[1]
+        pins = self.tool_pins.get(slot.id)
+        unapproved: dict[str, Unapproved] = {}
+        recorder = self.options.on_unpinned
+        if pins:
+            current = hash_tools(tools)
+            unapproved = compare_hashes(pins, current).unapproved()
+            allowed = self.options.filters.get(slot.id)
+            for name, reason in unapproved.items():
+                if (allowed is None or allowed.allows(name)) and self._warned.get(
+                    (slot.id, name)
+                ) != current[name]:
+                    self._warned[(slot.id, name)] = current[name]
+                    self._warn_unapproved(slot.id, name, reason)
+        elif tools and not slot.lists_from_cache and recorder is not None:
+            # Trust on first use: what the server first presents becomes what is approved,
+            # here at once and in the profile once recorded.
+            self.tool_pins[slot.id] = hash_tools(tools)
+            self._record(recorder, slot.id, list(tools))
+        self._pin_checks[slot.id] = (tools, unapproved)
+        return unapproved
+
+    def _warn_unapproved(self, server: str, name: str, reason: Unapproved) -> None:
+        profile = self.options.profile
+        blocking = self.options.tool_changes.get(server, "block") == "block"
+        what = "changed since it was approved" if reason == "changed" else "is new (not approved)"
+        log.warning(
+            "%s: tool %r %s; %s. Review: %s; approve: %s",
+            server,
+            name,
+            what,
+            "blocked" if blocking else "served anyway (tool_changes = warn)",
+            review_command(profile, server),
+            approve_command(profile, server),
+        )
+
+    def _record(self, recorder: PinRecorder, server: str, tools: list[dict[str, Any]]) -> None:
+        async def record() -> None:
+            try:
+                await recorder(server, tools)
+            except McpkitError as exc:
+                log.warning(
+                    "%s: could not record its tools as approved (trust on first use): %s",
+                    server,
+                    exc.message,
+                )
+            else:
+                log.info("%s: %d tools approved on first use", server, len(tools))
+
+        task = asyncio.get_running_loop().create_task(record())
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
 
     @staticmethod
     def _expose(
@@ -363,6 +497,12 @@ class Gateway:
     def health(self) -> dict[str, Any]:
         """Each server's state, for ``/health``."""
         servers = {sid: slot.health() for sid, slot in self.slots.items()}
+        for sid, (_tools, unapproved) in self._pin_checks.items():
+            allowed = self.options.filters.get(sid)
+            shown = {n: r for n, r in unapproved.items() if allowed is None or allowed.allows(n)}
+            if shown and sid in servers:
+                warn = self.options.tool_changes.get(sid) == "warn"
+                servers[sid]["unapproved_tools" if warn else "blocked_tools"] = shown
         ok = all(s["state"] in ("running", "idle", "starting") for s in servers.values())
         return {
             "status": "ok" if ok else "degraded",

@@ -14,7 +14,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from mcpkit.gateway.core import SERVER_INFO, Exposed, Gateway
+from mcpkit.gateway.core import (
+    SERVER_INFO,
+    BlockedTool,
+    Exposed,
+    Gateway,
+    approve_command,
+    review_command,
+)
 from mcpkit.gateway.interceptors import CallBlocked, CallContext, blocked_result
 from mcpkit.gateway.slot import ServerSlot
 from mcpkit.gateway.upstream import CANCELLED, Route, Upstream, UpstreamError
@@ -47,6 +54,8 @@ CACHEABLE = frozenset(
 MAX_INPUT_ROUNDS = 10
 #: How long a stateless client has to answer an ``input_required`` result.
 INPUT_TTL = 600.0
+#: ``error.data.code`` of a call to a tool held back by its pin.
+TOOL_CHANGED = "tool-changed"
 
 
 class PendingCall:
@@ -562,11 +571,24 @@ class ClientSession:
 
     async def _tools_call(self, rid: RequestId, params: dict[str, Any]) -> Message | None:
         name = params.get("name")
-        exposed = self.gateway.tools.get(name) if isinstance(name, str) else None
+        gateway = self.gateway
+        exposed = gateway.tools.get(name) if isinstance(name, str) else None
         if exposed is None and isinstance(name, str):
-            await self.gateway.wait_until(lambda: name in self.gateway.tools)
-            exposed = self.gateway.tools.get(name)
+            await gateway.wait_until(lambda: name in gateway.tools or name in gateway.blocked)
+            exposed = gateway.tools.get(name)
+        if (
+            exposed is not None
+            and exposed.slot.lists_from_cache
+            and exposed.slot.id in (gateway.tool_pins)
+        ):
+            # Listed from the disk cache: the server's own tools are checked against the
+            # pins (on start) before a call reaches it.
+            await exposed.slot.connect(self.id)
+            exposed = gateway.tools.get(str(name))
         if exposed is None:
+            blocked = gateway.blocked.get(name) if isinstance(name, str) else None
+            if blocked is not None:
+                return self._blocked_tool(rid, blocked)
             return jsonrpc.error(
                 rid, jsonrpc.INVALID_PARAMS, f"Unknown tool: {name!r} (see tools/list)"
             )
@@ -575,6 +597,23 @@ class ClientSession:
         if chain is None or chain.empty:
             return await self.forward(rid, exposed.slot, "tools/call", forwarded)
         return await self._intercepted(rid, exposed, forwarded, chain)
+
+    def _blocked_tool(self, rid: RequestId, blocked: BlockedTool) -> Message:
+        profile = self.gateway.options.profile
+        server = blocked.slot.id
+        return jsonrpc.error(
+            rid,
+            jsonrpc.CALL_BLOCKED,
+            blocked.message(profile),
+            {
+                "code": TOOL_CHANGED,
+                "server": server,
+                "tool": blocked.original,
+                "reason": blocked.reason,
+                "review": review_command(profile, server),
+                "approve": approve_command(profile, server),
+            },
+        )
 
     async def _intercepted(
         self, rid: RequestId, exposed: Exposed, params: dict[str, Any], chain: Any

@@ -115,7 +115,10 @@ def _find_spec(app: App, request: BuildRequest, *, required: bool) -> ServerSpec
             raise
         found = None
     if found is not None:
-        return app.profiles.spec_for(found)
+        from mcpkit.profiles.artifact_lock import apply_pins
+
+        # The profile's lock decides what is built: the version and artifact it approved.
+        return apply_pins(app.profiles.spec_for(found), found.pins, profile=profile)
     entry = app.catalog.find(server_id)
     if entry is not None:
         return entry.spec

@@ -215,11 +215,7 @@ async def fetch_npm(
     pinned: Artifact | None = None
     _say(progress, f"installing {requirement} with npm on the host…")
     if source.hashes:
-        out = await run_tool(
-            [npm, "pack", requirement, "--json", "--pack-destination", str(scratch)],
-            env, requirement, "npm",
-        )  # fmt: skip
-        tarball = scratch / _pack_filename(out, requirement)
+        tarball, _ = await npm_pack(npm, requirement, scratch, env)
         digest = file_sha256(tarball)
         if digest not in source.hashes:
             raise InstallError(
@@ -240,12 +236,24 @@ async def fetch_npm(
     return Fetched(version=version, artifacts=artifacts, bin_path=npm_bin(manifest, source))
 
 
-def _pack_filename(out: str, requirement: str) -> str:
+async def npm_pack(
+    npm: str, requirement: str, dest: Path, env: Mapping[str, str]
+) -> tuple[Path, str]:
+    """``npm pack`` the package's own tarball (no dependencies) into ``dest``.
+
+    Returns the tarball's path and the version npm resolved.
+    """
+    out = await run_tool(
+        [npm, "pack", requirement, "--json", "--pack-destination", str(dest)],
+        env, requirement, "npm",
+    )  # fmt: skip
     try:
-        filename = str(json.loads(out)[0]["filename"])
-    except (ValueError, LookupError, TypeError) as exc:
+        packed = json.loads(out)[0]
+        filename, version = str(packed["filename"]), str(packed.get("version") or "")
+    except (ValueError, LookupError, TypeError, AttributeError) as exc:
         raise InstallError(f"npm pack {requirement} gave no tarball name") from exc
-    return Path(filename.replace("@", "").replace("/", "-")).name
+    # npm names scoped tarballs scope-name-version.tgz; never let it point elsewhere.
+    return dest / Path(filename.replace("@", "").replace("/", "-")).name, version
 
 
 def _read_json(path: Path, requirement: str) -> dict[str, Any]:

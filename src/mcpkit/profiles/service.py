@@ -9,6 +9,7 @@ each other's changes.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +34,10 @@ from mcpkit.profiles.model import (
     ToolFilter,
     check_profile_name,
 )
+from mcpkit.profiles.toolpins import canonical_json, named_tools, tool_definition, tool_hash
 from mcpkit.store import Database, utcnow
+
+APPROVAL_COLUMNS = ("profile", "server_id", "tool", "hash", "definition", "approved_at")
 
 
 @dataclass(frozen=True)
@@ -145,8 +149,22 @@ class ProfileService:
                     f"profile {profile.name!r} exists already",
                     hint="pass --replace to overwrite it, or --name to import under another name",
                 )
+            # Approved definitions go with the old rows (cascade); those that still match
+            # the new profile's pins are kept, so a re-saved profile still diffs.
+            kept = conn.execute(
+                "SELECT * FROM tool_approvals WHERE profile = ?", (profile.name,)
+            ).fetchall()
             conn.execute("DELETE FROM profiles WHERE name = ?", (profile.name,))
             self._write_profile(conn, profile)
+            for row in kept:
+                entry = profile.server(row["server_id"])
+                if entry is not None and entry.pins.tools.get(row["tool"]) == row["hash"]:
+                    conn.execute(
+                        "INSERT INTO tool_approvals "
+                        "(profile, server_id, tool, hash, definition, approved_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        tuple(row[k] for k in APPROVAL_COLUMNS),
+                    )
 
     def set_prefix_tools(self, name: str, value: bool) -> None:
         """Turn ``server__tool`` prefixes on or off for a profile."""
@@ -322,6 +340,60 @@ class ProfileService:
             _touch(conn, profile)
         return run
 
+    # -- pins --------------------------------------------------------------------
+
+    def record_tool_pins(
+        self,
+        profile: str,
+        server_id: str,
+        tools: Sequence[Mapping[str, Any]],
+        *,
+        replace: bool,
+        first_use: bool = False,
+    ) -> dict[str, str]:
+        """Approve a server's tools: pin their hashes and keep their definitions.
+
+        ``replace`` re-approves: the pins become exactly ``tools`` (removed tools are
+        dropped). Otherwise only tools with no pin are added, and tools whose pin matches
+        get their definition stored (pins imported from elsewhere carry only hashes);
+        a differing pin is left as it is. ``first_use`` records only when the server has
+        no tool pins at all (trust on first use), so a concurrent ``profile lock`` wins.
+        Pins and definitions change in one transaction. Returns the pins now stored.
+        """
+        return record_tool_pins(
+            self._db, profile, server_id, tools, replace=replace, first_use=first_use
+        )
+
+    def approved_tools(self, profile: str, server_id: str) -> dict[str, dict[str, Any]]:
+        """The stored approved definition of each pinned tool of a server (name -> tool).
+
+        A definition is returned only while it still matches the server's pin: pins
+        imported or edited elsewhere may have no definition here.
+        """
+        pins = self._server(profile, server_id).pins.tools
+        rows = self._db.query(
+            "SELECT tool, hash, definition FROM tool_approvals "
+            "WHERE profile = ? AND server_id = ? ORDER BY tool",
+            (profile, server_id),
+        )
+        return {
+            r["tool"]: orjson.loads(r["definition"])
+            for r in rows
+            if pins.get(r["tool"]) == r["hash"]
+        }
+
+    def set_artifact_pins(self, profile: str, server_id: str, pins: Pins) -> Pins:
+        """Store a server's image and package pins; its tool pins are left as they are."""
+        with self._db.write() as conn:
+            current = _pins_row(conn, profile, server_id)
+            if current is None:
+                self._require_profile(conn, profile)
+                raise _no_server(profile, server_id)
+            merged = pins.model_copy(update={"tools": current.tools})
+            _write_pins(conn, profile, server_id, merged)
+            _touch(conn, profile)
+        return merged
+
     def profiles_using(self, server_id: str) -> list[str]:
         """Names of the profiles that contain a server."""
         rows = self._db.query(
@@ -384,6 +456,85 @@ class ProfileService:
         )
         for position, server in enumerate(profile.servers):
             _insert_server(conn, profile.name, server, position)
+
+
+def record_tool_pins(
+    db: Database,
+    profile: str,
+    server_id: str,
+    tools: Sequence[Mapping[str, Any]],
+    *,
+    replace: bool,
+    first_use: bool = False,
+) -> dict[str, str]:
+    """:meth:`ProfileService.record_tool_pins` on a database connection of its own.
+
+    The gateway records first-use pins from a worker thread, which needs its own
+    connection (SQLite connections belong to the thread that opened them).
+    """
+    current = named_tools(tools)
+    now = utcnow()
+    with db.write() as conn:
+        pins = _pins_row(conn, profile, server_id)
+        if pins is None:
+            if not conn.execute("SELECT 1 FROM profiles WHERE name = ?", (profile,)).fetchone():
+                raise UnknownProfileError(
+                    f"no profile named {profile!r}", hint="see 'mcpkit profile ls'"
+                )
+            raise _no_server(profile, server_id)
+        if first_use and pins.tools:
+            return dict(pins.tools)
+        hashes = {name: tool_hash(tool) for name, tool in current.items()}
+        if replace:
+            approve = hashes
+            conn.execute(
+                "DELETE FROM tool_approvals WHERE profile = ? AND server_id = ?",
+                (profile, server_id),
+            )
+            pinned = dict(approve)
+        else:
+            approve = {n: h for n, h in hashes.items() if pins.tools.get(n, h) == h}
+            pinned = {**pins.tools, **approve}
+        for name, digest in approve.items():
+            conn.execute(
+                "INSERT OR REPLACE INTO tool_approvals "
+                "(profile, server_id, tool, hash, definition, approved_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    profile,
+                    server_id,
+                    name,
+                    digest,
+                    canonical_json(tool_definition(current[name])),
+                    now,
+                ),
+            )
+        if pinned != pins.tools:
+            _write_pins(conn, profile, server_id, pins.model_copy(update={"tools": pinned}))
+            _touch(conn, profile)
+    return pinned
+
+
+def _pins_row(conn: sqlite3.Connection, profile: str, server_id: str) -> Pins | None:
+    row = conn.execute(
+        "SELECT pins FROM profile_servers WHERE profile = ? AND server_id = ?",
+        (profile, server_id),
+    ).fetchone()
+    return None if row is None else Pins.model_validate(orjson.loads(row["pins"]))
+
+
+def _write_pins(conn: sqlite3.Connection, profile: str, server_id: str, pins: Pins) -> None:
+    conn.execute(
+        "UPDATE profile_servers SET pins = ? WHERE profile = ? AND server_id = ?",
+        (_dumps(pins.model_dump()), profile, server_id),
+    )
+
+
+def _no_server(profile: str, server_id: str) -> UnknownServerError:
+    return UnknownServerError(
+        f"profile {profile!r} has no server {server_id!r}",
+        hint=f"add it with 'mcpkit profile server add {server_id} --profile {profile}'",
+    )
 
 
 def _check_name(name: str) -> None:

@@ -66,6 +66,20 @@ class DockerOptions:
     network_mode: str = "bridge"
 
 
+def image_repository(ref: str) -> str:
+    """The repository of an image reference, in the engine's short form, without tag or digest.
+
+    ``docker.io/library/x:1`` and ``x@sha256:…`` both give ``x``; podman's ``localhost/x``
+    gives ``x`` too, since podman lists local images under that name.
+    """
+    name = ref.partition("@")[0]
+    if name.rfind(":") > name.rfind("/"):
+        name = name[: name.rfind(":")]
+    for prefix in ("docker.io/", "index.docker.io/", "localhost/"):
+        name = name.removeprefix(prefix)
+    return name.removeprefix("library/")
+
+
 def home_label(locations: Locations) -> str:
     """A short, stable id of this mcpkit home, to find its containers."""
     return hashlib.sha256(str(locations.data_dir.resolve()).encode()).hexdigest()[:16]
@@ -139,9 +153,20 @@ class DockerRuntime:
         if isinstance(source, ImageSource):
             return source.image
         if isinstance(source, PackageSource):
-            from mcpkit.images.records import record_for
+            from mcpkit.images.records import load_record, record_for
 
             record = record_for(self._locations.data_dir, plan.spec)
+            built = None if record else load_record(self._locations.data_dir, plan.server)
+            if built is not None and (source.version or source.hashes):
+                # A lock (or the catalog) pins another version or artifact than was built.
+                raise ServerError(
+                    f"the image built for server {plan.server!r} ({built.image}, "
+                    f"{source.name} {built.version}) does not hold the pinned "
+                    f"{source.requirement}"
+                    + (f" with hash {' or '.join(source.hashes)}" if source.hashes else ""),
+                    hint=f"mcpkit build {plan.server} --profile {plan.profile}",
+                    code="image-missing",
+                )
             if record is None:
                 raise ServerError(
                     f"server {plan.server!r} is a {source.registry} package with no image built "
@@ -170,6 +195,11 @@ class DockerRuntime:
                     if isinstance(source, PackageSource)
                     else f"docker pull {ref} (or build it)"
                 )
+                if "@" in ref and isinstance(source, ImageSource):
+                    how += (
+                        "; if it was rebuilt or retagged here, approve the new image: "
+                        f"mcpkit profile lock {plan.profile} --server {plan.server} --update"
+                    )
                 raise ServerError(
                     f"the image {ref} of server {plan.server!r} is not on the engine "
                     f"({self.engine.endpoint.url}), and pulling is off",
@@ -186,6 +216,18 @@ class DockerRuntime:
         return info
 
     async def _inspect_image(self, ref: str) -> dict[str, Any] | None:
+        found = await self._inspect(ref)
+        repository, _, digest = ref.partition("@")
+        if found is None and digest:
+            # A profile lock pins an image that was never pushed (no registry digest) by its
+            # image id, written repo@<id>: found by the id, if it is still tagged in repo.
+            by_id = await self._inspect(digest)
+            tags = (by_id or {}).get("RepoTags") or []
+            if any(image_repository(t) == image_repository(repository) for t in tags):
+                found = by_id
+        return found
+
+    async def _inspect(self, ref: str) -> dict[str, Any] | None:
         try:
             found: dict[str, Any] = await self.engine.call(
                 self.engine.api.inspect_image, ref, what=f"inspect the image {ref}"
