@@ -8,7 +8,6 @@ import secrets
 from typing import Any
 
 import pytest
-from conftest import Run
 
 from mcpkit.app import App
 from mcpkit.oci.client import RegistryClient
@@ -20,13 +19,13 @@ WHEEL = "sha256:" + hashlib.sha256(b"mcp-server-time wheel").hexdigest()
 
 
 @pytest.fixture
-def signer(run: Run, environ: dict[str, str]) -> Run:
+def signer(run: Any, environ: dict[str, str]) -> Any:
     environ["MCPKIT_SIGNING_PASSPHRASE"] = PASSPHRASE
     run("trust", "keygen")
     return run
 
 
-def _make_profile(run: Run, environ: dict[str, str], name: str = "team") -> None:
+def _make_profile(run: Any, environ: dict[str, str], name: str = "team") -> None:
     """A profile with a locked package server and a command server holding a real secret."""
     # A unique description gives each test its own blobs (the registry is shared and
     # content-addressed: a blob tampered by one test must not be another test's).
@@ -67,7 +66,7 @@ def _all_blobs(registry: Any) -> list[bytes]:
 
 
 def test_a_pushed_profile_holds_no_secret_value_and_pulls_back_verified(
-    signer: Run, environ: dict[str, str], oci_registry: Any
+    signer: Any, environ: dict[str, str], oci_registry: Any
 ) -> None:
     run = signer
     _make_profile(run, environ)
@@ -94,7 +93,7 @@ def test_a_pushed_profile_holds_no_secret_value_and_pulls_back_verified(
 
 
 def test_a_config_value_equal_to_a_secret_refuses_the_push_and_nothing_is_pushed(
-    signer: Run, environ: dict[str, str], oci_registry: Any
+    signer: Any, environ: dict[str, str], oci_registry: Any
 ) -> None:
     run = signer
     _make_profile(run, environ)
@@ -115,7 +114,7 @@ def test_a_config_value_equal_to_a_secret_refuses_the_push_and_nothing_is_pushed
 
 
 def test_an_unlocked_profile_is_not_pushed(
-    run: Run, environ: dict[str, str], oci_registry: Any
+    run: Any, environ: dict[str, str], oci_registry: Any
 ) -> None:
     run("profile", "create", "loose")
     run("profile", "server", "add", "time", "--profile", "loose")
@@ -125,7 +124,7 @@ def test_an_unlocked_profile_is_not_pushed(
 
 
 def test_an_unsigned_profile_is_refused_in_enforce_and_stored_with_a_warning_in_warn(
-    run: Run, environ: dict[str, str], oci_registry: Any
+    run: Any, environ: dict[str, str], oci_registry: Any
 ) -> None:
     _make_profile(run, environ)
     ref = _ref(oci_registry)
@@ -142,7 +141,7 @@ def test_an_unsigned_profile_is_refused_in_enforce_and_stored_with_a_warning_in_
 
 
 def test_the_trust_policy_decides_when_no_mode_is_given(
-    signer: Run, environ: dict[str, str], oci_registry: Any
+    signer: Any, environ: dict[str, str], oci_registry: Any
 ) -> None:
     run = signer
     _make_profile(run, environ)
@@ -161,7 +160,7 @@ def test_the_trust_policy_decides_when_no_mode_is_given(
 
 
 def test_a_tampered_profile_blob_is_refused_and_nothing_is_stored(
-    signer: Run, environ: dict[str, str], oci_registry: Any
+    signer: Any, environ: dict[str, str], oci_registry: Any
 ) -> None:
     run = signer
     _make_profile(run, environ)
@@ -177,7 +176,7 @@ def test_a_tampered_profile_blob_is_refused_and_nothing_is_stored(
 
 
 def test_pulling_over_an_existing_profile_needs_replace(
-    signer: Run, environ: dict[str, str], oci_registry: Any
+    signer: Any, environ: dict[str, str], oci_registry: Any
 ) -> None:
     run = signer
     _make_profile(run, environ)

@@ -194,9 +194,7 @@ def test_an_attestation_signed_by_another_key_does_not_count(
     digest = signed.subject.digest
     assert digest is not None
     record = pypi_record()
-    statement = provenance_statement(
-        ref.name, digest, record, started="x", finished="x"
-    )
+    statement = provenance_statement(ref.name, digest, record, started="x", finished="x")
     attest(client, ref, sign_statement(stranger, statement), PROVENANCE_PREDICATE, stranger.public)
     verdict = verify(client, signed.subject, [key.public], provenance=True)
     assert [c.name for c in verdict.failures()] == ["provenance"]

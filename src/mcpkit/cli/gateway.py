@@ -97,6 +97,13 @@ def _csv(values: tuple[str, ...]) -> list[str]:
     default=None,
     help="Let remote servers use http:// and loopback/private addresses (testing only; unsafe).",
 )
+@click.option(
+    "--verify-signatures",
+    is_flag=True,
+    default=None,
+    help="Start only servers that verify (digest-pinned, signed by an accepted key, attested "
+    "as the trust policy requires; packages locked); the others fail alone.",
+)
 @click.option("--lazy/--eager", default=None, help="Start servers on first use instead of at once.")
 @click.option(
     "--idle-timeout",
@@ -140,6 +147,7 @@ def run(
     pull: str | None,
     allowed_roots: tuple[str, ...],
     allow_insecure_remote: bool | None,
+    verify_signatures: bool | None,
 ) -> None:
     """Start the servers of PROFILE and serve them to MCP clients.
 
@@ -173,6 +181,7 @@ def run(
         cpus=cpus,
         pids=pids,
         pull=pull,
+        verify_signatures=verify_signatures,
         allowed_roots=list(allowed_roots) or None,
         allow_insecure_remote=allow_insecure_remote,
     )

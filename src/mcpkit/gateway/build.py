@@ -7,6 +7,7 @@ fix, so it shows up in health and ``tools ls`` while every other server is serve
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,23 +17,28 @@ from mcpkit.app import App
 from mcpkit.catalog.model import ServerSpec
 from mcpkit.errors import McpkitError, RuntimeUnavailableError, UnknownServerError
 from mcpkit.gateway.calllog import CallLog
-from mcpkit.gateway.core import Gateway, GatewayOptions
+from mcpkit.gateway.core import Gateway, GatewayOptions, PinRecorder, ToolChangeMode
 from mcpkit.gateway.hooks import ExternalHook, hooks_from_config
 from mcpkit.gateway.interceptors import Interceptor, InterceptorChain
 from mcpkit.gateway.leaks import LeakBlocker, LeakScanner
 from mcpkit.gateway.lists import ListCache, cache_path, launch_key
 from mcpkit.gateway.slot import ServerSlot, SlotOptions
+from mcpkit.profiles.artifact_lock import apply_pins
 from mcpkit.profiles.model import ProfileServer, ServerRun
+from mcpkit.profiles.service import record_tool_pins
 from mcpkit.runtime.base import LaunchPlan, Progress, Runtime
 from mcpkit.runtime.docker import DockerOptions, DockerRuntime, PullPolicy
 from mcpkit.runtime.engine import Engine
 from mcpkit.runtime.hardening import ContainerLimits, ContainerPolicy, parse_size
 from mcpkit.runtime.plan import build_plan
 from mcpkit.runtime.process import ProcessRuntime
+from mcpkit.store import Database
 
 if TYPE_CHECKING:
+    from mcpkit.oci.client import RegistryClient
     from mcpkit.runtime.remote import RemoteRuntime
     from mcpkit.transport.netguard import RemotePolicy
+    from mcpkit.trust.gate import TrustGate
 
 
 @dataclass
@@ -61,6 +67,17 @@ class RunOptions:
     allowed_roots: Sequence[str] = ()
     #: Lift the SSRF guard for remote servers (http://, loopback, private addresses).
     allow_insecure_remote: bool = False
+    #: What to do with a tool that differs from its pin (``[trust] tool_changes``), and
+    #: per-server overrides (the trust policy's rule for that server).
+    tool_changes: ToolChangeMode = "block"
+    server_tool_changes: dict[str, ToolChangeMode] = field(default_factory=dict)
+    #: Block tools that differ from their pins, and record the first tool list of a server
+    #: with no pins as approved (trust on first use). ``profile lock`` and ``profile diff``
+    #: turn it off: they compare and approve themselves.
+    tool_pinning: bool = True
+    #: Verify every server as the trust policy says, in ``enforce`` whatever its rules say
+    #: (``--verify-signatures``).
+    verify_signatures: bool = False
 
 
 def build_gateway(app: App, run: RunOptions, *, progress: Progress | None = None) -> Gateway:
@@ -77,6 +94,7 @@ def build_gateway(app: App, run: RunOptions, *, progress: Progress | None = None
             )
         entries = [s for s in entries if s.id in run.servers]
     runtimes = _Runtimes(app, run, entries)
+    gate = trust_gate(app, run, entries)
     cache = ListCache(cache_path(app.locations.cache_dir, run.profile))
     slots: list[ServerSlot] = []
     plans: list[LaunchPlan] = []
@@ -93,6 +111,9 @@ def build_gateway(app: App, run: RunOptions, *, progress: Progress | None = None
             )
         else:
             try:
+                # The profile's lock decides what runs: the image digest, the package
+                # version and artifact hashes it approved.
+                spec = apply_pins(spec, server.pins, profile=run.profile)
                 plan = build_plan(
                     run.profile,
                     server,
@@ -107,6 +128,8 @@ def build_gateway(app: App, run: RunOptions, *, progress: Progress | None = None
             except McpkitError as exc:
                 if problem is None:
                     problem = exc.message + (f" (hint: {exc.hint})" if exc.hint else "")
+            if gate is not None and runtime is not None:
+                runtime = gate.wrap(runtime)
         cached = None
         if spec is not None:
             keys[server.id] = launch_key(spec.to_data(), server.config)
@@ -131,9 +154,94 @@ def build_gateway(app: App, run: RunOptions, *, progress: Progress | None = None
         idle_timeout=run.idle_timeout,
         tools=tuple(run.tools),
         filters={s.id: s.tools for s in entries if not s.tools.is_default},
+        tool_pins={s.id: dict(s.pins.tools) for s in entries if s.pins.tools}
+        if run.tool_pinning
+        else {},
+        tool_changes={
+            s.id: run.server_tool_changes.get(s.id)
+            or (gate.tool_changes(s.id) if gate else None)
+            or run.tool_changes
+            for s in entries
+        },
+        on_unpinned=pin_recorder(app, run.profile) if run.tool_pinning else None,
     )
     chain = build_chain(app, run, plans)
     return Gateway(slots, options=options, chain=chain, list_cache=cache, launch_keys=keys)
+
+
+class _Gate:
+    """The trust gate of one run: wraps each runtime once, answers per-server modes."""
+
+    def __init__(self, gate: TrustGate, specs: dict[str, ServerSpec]) -> None:
+        self.gate = gate
+        self.specs = specs
+        self._wrapped: dict[int, Runtime] = {}
+
+    def wrap(self, runtime: Runtime) -> Runtime:
+        from mcpkit.trust.gate import VerifyingRuntime
+
+        wrapped = self._wrapped.get(id(runtime))
+        if wrapped is None:
+            wrapped = self._wrapped[id(runtime)] = VerifyingRuntime(runtime, self.gate)
+        return wrapped
+
+    def tool_changes(self, server: str) -> ToolChangeMode | None:
+        spec = self.specs.get(server)
+        if spec is None or self.gate.policy.path is None:
+            return None  # no policy file: the [trust] setting decides
+        return self.gate.requirements(spec).tool_changes
+
+
+def trust_gate(app: App, run: RunOptions, entries: Sequence[ProfileServer]) -> _Gate | None:
+    """The run's trust gate, or None when there is no policy and no --verify-signatures.
+
+    Without either nothing is verified, and the trust modules are not even imported.
+    """
+    # The same path as mcpkit.trust.service.paths(app).policy, without importing it.
+    if not run.verify_signatures and not (app.locations.config_dir / "trust.toml").exists():
+        return None
+    from mcpkit.trust.gate import ServerFacts, TrustGate
+    from mcpkit.trust.service import policy, registry_client
+
+    rules = policy(app)
+    if run.verify_signatures:
+        rules = rules.with_mode("enforce")
+    facts: dict[str, ServerFacts] = {}
+    specs: dict[str, ServerSpec] = {}
+    for server in entries:
+        spec = app.profiles.find_spec(server)
+        if spec is None:
+            continue
+        specs[server.id] = spec
+        entry = None if server.spec is not None else app.catalog.find(server.id)
+        facts[server.id] = ServerFacts(entry.source if entry else None, server.pins)
+    client: list[RegistryClient] = []
+
+    def shared_client() -> RegistryClient:
+        if not client:
+            client.append(registry_client(app))
+        return client[0]
+
+    return _Gate(TrustGate(rules, shared_client, run.profile, facts), specs)
+
+
+def pin_recorder(app: App, profile: str) -> PinRecorder:
+    """Records a server's first tool list in ``profile`` (trust on first use), off the loop.
+
+    The write runs in a worker thread on a connection of its own (SQLite connections
+    belong to their thread) and only when the server still has no tool pins, so a
+    ``profile lock`` that ran meanwhile wins.
+    """
+    path = app.locations.db_path
+
+    def write(server: str, tools: list[dict[str, Any]]) -> None:
+        with Database(path) as db:
+            record_tool_pins(db, profile, server, tools, replace=False, first_use=True)
+
+    async def record(server: str, tools: list[dict[str, Any]]) -> None:
+        await asyncio.to_thread(write, server, tools)
+
+    return record
 
 
 def build_chain(app: App, run: RunOptions, plans: Sequence[LaunchPlan]) -> InterceptorChain | None:
@@ -286,6 +394,7 @@ def run_options(app: App, **flags: Any) -> RunOptions:
         "idle_timeout": settings.idle_timeout,
         "hooks": list(settings.hooks),
         "runtime": settings.runtime,
+        "tool_changes": app.settings.trust.tool_changes,
     }
     values = {**merged, **{k: v for k, v in flags.items() if v is not None}}
     if values.get("memory") is not None:

@@ -129,6 +129,7 @@ class TrustGate:
                 self.client(),
                 ref,
                 needs.keys,
+                signature=needs.signature,
                 provenance=needs.provenance,
                 sbom=needs.sbom,
                 expected_source=expected if needs.source else None,

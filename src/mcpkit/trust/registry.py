@@ -165,6 +165,7 @@ def verify(
     keys: Sequence[PublicKey],
     *,
     require_pinned: bool = True,
+    signature: bool = True,
     provenance: bool = False,
     sbom: bool = False,
     expected_source: str | None = None,
@@ -193,12 +194,13 @@ def verify(
         checks.append(Check("resolved", False, exc.message))
         return Verdict(name, tuple(checks))
     checks.append(Check("resolved", True, f"{ref.name}@{desc.digest}"))
-    try:
-        found = signatures(client, subject)
-    except McpkitError as exc:  # a tampered blob, a registry failing half-way
-        checks.append(Check("signature", False, f"cannot read the signatures: {exc.message}"))
-        return Verdict(name, tuple(checks))
-    checks.append(check_signatures(found, keys, digest=desc.digest, reference=ref.name))
+    if signature:
+        try:
+            found = signatures(client, subject)
+        except McpkitError as exc:  # a tampered blob, a registry failing half-way
+            checks.append(Check("signature", False, f"cannot read the signatures: {exc.message}"))
+            return Verdict(name, tuple(checks))
+        checks.append(check_signatures(found, keys, digest=desc.digest, reference=ref.name))
     if provenance or sbom or expected_source:
         try:
             envelopes = attestations(client, subject)

@@ -111,9 +111,9 @@ def test_a_folder_without_servers_is_not_guessed(tmp_path: Path) -> None:
 
 def test_an_unknown_kind_is_a_usage_error() -> None:
     with pytest.raises(UsageError) as info:
-        make_source("oci", "ghcr.io/example/catalog:1")
-    assert info.value.message == "unknown catalog source kind 'oci'"
-    assert info.value.hint == "use one of: file, url, registry, folder"
+        make_source("ftp", "ftp.example.com/catalog.yaml")
+    assert info.value.message == "unknown catalog source kind 'ftp'"
+    assert info.value.hint == "use one of: file, url, registry, folder, oci"
 
 
 def test_every_source_kind_implements_the_protocol(
