@@ -3,7 +3,8 @@
 Scenarios: latency, throughput, lists, coldstart, rss, reference (default: all of these),
 docker-coldstart, docker-latency (the docker runtime; run only when named, or with
 ``docker`` for both; ``--engine podman`` runs them on podman), and remote-latency (a
-remote server on HTTP, direct and through the gateway; run only when named). Results are printed as
+remote server on HTTP, direct and through the gateway; run only when named), and trust
+(signing and verification against a local registry; run only when named). Results are printed as
 tables and merged into ``bench/results.json`` (a scenario run alone replaces only its own
 entry). See ``bench/README.md``.
 """
@@ -27,6 +28,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import remote
+import trust
 from procs import BENCH_DIR, setup_home
 from scenarios import SCENARIOS, Config
 
@@ -129,7 +131,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             repeat=args.repeat,
         )
         results: dict[str, Any] = {"client_loop": loop_name}
-        chosen = {**SCENARIOS, **containers.scenarios(args.engine), **remote.scenarios()}
+        chosen = {**SCENARIOS, **containers.scenarios(args.engine), **remote.scenarios(), **trust.scenarios()}
         for name in args.scenarios:
             print(f"running {name}…", file=sys.stderr, flush=True)
             # Docker scenarios on podman are kept beside the docker ones, not over them.
@@ -146,7 +148,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     """Parse arguments, run, print, and merge into results.json."""
     parser = argparse.ArgumentParser(description=__doc__)
-    known = [*SCENARIOS, *containers.NAMES, *remote.NAMES]
+    known = [*SCENARIOS, *containers.NAMES, *remote.NAMES, *trust.NAMES]
     parser.add_argument(
         "scenarios",
         nargs="*",
