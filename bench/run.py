@@ -28,11 +28,11 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import remote
-import trust
 from procs import BENCH_DIR, setup_home
 from scenarios import SCENARIOS, Config
 
 import containers
+import trust
 
 RESULTS = BENCH_DIR / "results.json"
 
@@ -131,7 +131,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             repeat=args.repeat,
         )
         results: dict[str, Any] = {"client_loop": loop_name}
-        chosen = {**SCENARIOS, **containers.scenarios(args.engine), **remote.scenarios(), **trust.scenarios()}
+        chosen = {
+            **SCENARIOS,
+            **containers.scenarios(args.engine),
+            **remote.scenarios(),
+            **trust.scenarios(),
+        }
         for name in args.scenarios:
             print(f"running {name}…", file=sys.stderr, flush=True)
             # Docker scenarios on podman are kept beside the docker ones, not over them.

@@ -52,7 +52,7 @@ def registry() -> Iterator[str]:
             f"storage: {{filesystem: {{rootdirectory: {tmp}/data}}, delete: {{enabled: true}}}}\n"
             f"http: {{addr: 127.0.0.1:{port}}}\n"
         )
-        proc = subprocess.Popen(  # noqa: S603 - our own config
+        proc = subprocess.Popen(
             [binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         try:
