@@ -8,8 +8,11 @@ import subprocess
 import uuid
 from dataclasses import dataclass, field
 
+from click.testing import CliRunner, Result
+
 from mcpkit.app import App
 from mcpkit.catalog.model import PackageSource, Publisher, ServerSpec
+from mcpkit.cli.main import cli
 from mcpkit.images.records import BuildRecord
 
 BASE_IMAGE = "mcpkit-test/base:bookworm"
@@ -124,3 +127,13 @@ class SharedBuilds:
     time_seconds: float
     everything_seconds: float
     time_progress: list[str]
+
+
+def mcpkit(environ: dict[str, str], *args: str, code: int = 0) -> Result:
+    """The mcpkit CLI in-process with ``environ``; asserts the exit status."""
+    result = CliRunner().invoke(cli, list(args), env=environ, catch_exceptions=False)
+    assert result.exit_code == code, (
+        f"mcpkit {' '.join(args)} exited {result.exit_code}, wanted {code}\n"
+        f"stdout: {result.stdout}\nstderr: {result.stderr}"
+    )
+    return result

@@ -7,20 +7,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
-from image_helpers import EngineTarget, SharedBuilds
+from image_helpers import EngineTarget, SharedBuilds, mcpkit
 
-from mcpkit.cli.main import cli
 from mcpkit.images.records import load_record
-
-
-def mcpkit(environ: dict[str, str], *args: str, code: int = 0) -> Result:
-    result = CliRunner().invoke(cli, list(args), env=environ, catch_exceptions=False)
-    assert result.exit_code == code, (
-        f"mcpkit {' '.join(args)} exited {result.exit_code}, wanted {code}\n"
-        f"stdout: {result.stdout}\nstderr: {result.stderr}"
-    )
-    return result
 
 
 @pytest.fixture

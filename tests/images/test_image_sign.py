@@ -10,26 +10,15 @@ import uuid
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
-from image_helpers import TIME_VERSION, EngineTarget, time_spec
+from image_helpers import TIME_VERSION, EngineTarget, mcpkit, time_spec
 
 from mcpkit.app import App
-from mcpkit.cli.main import cli
 from mcpkit.oci.client import Layer, RegistryClient
 from mcpkit.oci.reference import Reference
 from mcpkit.trust.dsse import DSSE_MEDIA_TYPE
 
 REGISTRY = "127.0.0.1:5000"
 PASSPHRASE = "image signing passphrase"
-
-
-def mcpkit(environ: dict[str, str], *args: str, code: int = 0) -> Result:
-    result = CliRunner().invoke(cli, list(args), env=environ, catch_exceptions=False)
-    assert result.exit_code == code, (
-        f"mcpkit {' '.join(args)} exited {result.exit_code}, wanted {code}\n"
-        f"stdout: {result.stdout}\nstderr: {result.stderr}"
-    )
-    return result
 
 
 @pytest.fixture(scope="module")

@@ -83,3 +83,18 @@ def pop_spec_options(kwargs: dict[str, Any]) -> SpecOptions:
         volumes=list(kwargs.pop("volume")),
         network=kwargs.pop("network"),
     )
+
+
+#: Shared by every command that starts a profile's servers (``tools``, ``profile lock|diff``).
+allow_unsandboxed_option = click.option(
+    "--allow-unsandboxed",
+    is_flag=True,
+    default=None,
+    help="Run servers with no sandbox when bubblewrap is missing.",
+)
+allow_insecure_remote_option = click.option(
+    "--allow-insecure-remote",
+    is_flag=True,
+    default=None,
+    help="Let remote servers use http:// and loopback/private addresses (testing only).",
+)

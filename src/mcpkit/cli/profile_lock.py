@@ -16,7 +16,12 @@ from typing import Any
 import click
 
 from mcpkit.app import App
-from mcpkit.cli._options import json_option, pass_app
+from mcpkit.cli._options import (
+    allow_insecure_remote_option,
+    allow_unsandboxed_option,
+    json_option,
+    pass_app,
+)
 from mcpkit.cli._render import emit_json
 from mcpkit.errors import ServerError, UnknownServerError, VerificationError
 from mcpkit.gateway.build import build_gateway, run_options
@@ -60,18 +65,8 @@ class ServerOutcome:
 
 _start_options = [
     click.option("--server", "-s", "servers", multiple=True, help="Only this server (repeatable)."),
-    click.option(
-        "--allow-unsandboxed",
-        is_flag=True,
-        default=None,
-        help="Run servers with no sandbox when bubblewrap is missing.",
-    ),
-    click.option(
-        "--allow-insecure-remote",
-        is_flag=True,
-        default=None,
-        help="Let remote servers use http:// and loopback/private addresses (testing only).",
-    ),
+    allow_unsandboxed_option,
+    allow_insecure_remote_option,
 ]
 
 

@@ -10,7 +10,13 @@ from typing import Any
 import click
 
 from mcpkit.app import App
-from mcpkit.cli._options import json_option, pass_app, profile_option
+from mcpkit.cli._options import (
+    allow_insecure_remote_option,
+    allow_unsandboxed_option,
+    json_option,
+    pass_app,
+    profile_option,
+)
 from mcpkit.errors import InvalidInputError, ServerError, UsageError
 from mcpkit.gateway.build import build_gateway, run_options
 from mcpkit.gateway.core import Gateway
@@ -21,18 +27,8 @@ from mcpkit.gateway.upstream import UpstreamError
 _common = [
     profile_option,
     click.option("--servers", multiple=True, help="Only these servers of the profile."),
-    click.option(
-        "--allow-unsandboxed",
-        is_flag=True,
-        default=None,
-        help="Run servers with no sandbox when bubblewrap is missing.",
-    ),
-    click.option(
-        "--allow-insecure-remote",
-        is_flag=True,
-        default=None,
-        help="Let remote servers use http:// and loopback/private addresses (testing only).",
-    ),
+    allow_unsandboxed_option,
+    allow_insecure_remote_option,
 ]
 
 
