@@ -4,6 +4,7 @@ The policy rule is matched with the artifact's reference as ``image`` (so a rule
 ``image = "127.0.0.1:5000/team/*"`` covers what a team pushes there) and, for a
 catalog source, its name as ``catalog``. ``enforce`` refuses an artifact that no
 accepted key signed; ``warn`` lets it through with a warning; ``off`` checks nothing.
+With no policy file at all, shared artifacts are checked in ``warn``.
 """
 
 from __future__ import annotations
@@ -20,9 +21,17 @@ from mcpkit.trust.registry import signatures
 
 
 def requirements_for(app: App, ref: Reference, *, catalog: str | None = None) -> Requirements:
-    """The policy's requirements for the artifact at ``ref``."""
+    """The policy's requirements for the artifact at ``ref``.
+
+    Without a policy file, shared artifacts are checked in ``warn``: pulling one is a new
+    act (unlike a gateway start, which must not change for someone who never wrote a
+    policy), so its verification is always shown, and an unsigned one is pointed out.
+    """
     subject = Subject(server="", catalog=catalog, publisher=None, image=str(ref), package=None)
-    return service.policy(app).requirements(subject)
+    rules = service.policy(app)
+    if rules.path is None:
+        rules = rules.with_mode("warn")
+    return rules.requirements(subject)
 
 
 def signature_check(
