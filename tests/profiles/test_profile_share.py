@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from mcpkit.app import App
-from mcpkit.oci.client import RegistryClient
+from mcpkit.oci.client import Layer, RegistryClient
 from mcpkit.oci.reference import Reference
 
 PASSPHRASE = "correct horse battery staple"
@@ -185,3 +185,63 @@ def test_pulling_over_an_existing_profile_needs_replace(
     result = run("profile", "pull", ref, code=5)
     assert "--replace" in result.stderr
     run("profile", "pull", ref, "--replace")
+
+
+def test_a_docker_toolkit_profile_artifact_is_pulled_with_what_it_needs(
+    run: Any, oci_registry: Any
+) -> None:
+    digest = "sha256:" + "ab" * 32
+    profile = {
+        "version": 1,
+        "id": "docker_team",
+        "name": "Docker Team",
+        "servers": [
+            {
+                "type": "image",
+                "image": f"mcp/github@{digest}",
+                "config": {"host": "github.example.com"},
+                "secrets": "default",
+                "tools": ["create_issue"],
+                # The shape of docker/mcp-gateway's working-set snapshot (legacy catalog entry).
+                "snapshot": {
+                    "server": {
+                        "name": "github",
+                        "type": "server",
+                        "image": "mcp/github:latest",
+                        "title": "GitHub",
+                        "secrets": [
+                            {
+                                "name": "github.personal_access_token",
+                                "env": "GITHUB_PERSONAL_ACCESS_TOKEN",
+                            }
+                        ],
+                        "env": [{"name": "GITHUB_HOST", "value": "{{github.host}}"}],
+                        "config": [
+                            {
+                                "name": "github",
+                                "type": "object",
+                                "properties": {"host": {"type": "string"}},
+                            }
+                        ],
+                        "tools": [{"name": "create_issue", "description": "Create an issue"}],
+                    }
+                },
+            }
+        ],
+        "secrets": {"default": {"provider": "docker-desktop-store"}},
+    }
+    ref = _ref(oci_registry)
+    RegistryClient(environ={"HOME": "/nonexistent"}).push_artifact(
+        Reference.parse(ref),
+        artifact_type="application/vnd.docker.mcp.profile.v1+json",
+        layers=[Layer(json.dumps(profile).encode(), "application/json")],
+    )
+    out = json.loads(run("profile", "pull", ref, "--json").stdout)
+    assert out["format"] == "docker"
+    assert out["profile"] == "docker_team"
+    assert out["verified"] is False  # Docker does not sign its profiles; warn stores it
+    assert out["secrets"] == ["github.personal_access_token"]
+    assert "mcpkit secret set github.personal_access_token" in out["instructions"]
+    shown = json.loads(run("profile", "show", "docker_team", "--json").stdout)
+    [server] = shown["servers"]
+    assert server["id"] == "github"
