@@ -29,6 +29,7 @@ from mcpkit.errors import InstallError, InvalidInputError, RuntimeUnavailableErr
 from mcpkit.images.folder import file_sha256
 from mcpkit.images.records import Artifact
 from mcpkit.runtime.base import Progress
+from mcpkit.runtime.install import npm_pack_result
 from mcpkit.runtime.subproc import installer_environ, output_tail, run_captured
 
 #: How long one ``pip download`` / ``npm install`` may run.
@@ -247,13 +248,8 @@ async def npm_pack(
         [npm, "pack", requirement, "--json", "--pack-destination", str(dest)],
         env, requirement, "npm",
     )  # fmt: skip
-    try:
-        packed = json.loads(out)[0]
-        filename, version = str(packed["filename"]), str(packed.get("version") or "")
-    except (ValueError, LookupError, TypeError, AttributeError) as exc:
-        raise InstallError(f"npm pack {requirement} gave no tarball name") from exc
-    # npm names scoped tarballs scope-name-version.tgz; never let it point elsewhere.
-    return dest / Path(filename.replace("@", "").replace("/", "-")).name, version
+    filename, version = npm_pack_result(out, requirement)
+    return dest / filename, version
 
 
 def _read_json(path: Path, requirement: str) -> dict[str, Any]:

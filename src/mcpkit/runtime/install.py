@@ -301,7 +301,7 @@ async def _install_npm(
             [npm, "pack", req, "--json", "--pack-destination", str(env_dir)],
             tool_env, source, "npm"
         )  # fmt: skip
-        tarball = env_dir / _pack_filename(out, source)
+        tarball = env_dir / npm_pack_result(out, req)[0]
         digest = "sha256:" + hashlib.sha256(tarball.read_bytes()).hexdigest()
         if digest not in source.hashes:
             raise InstallError(
@@ -333,13 +333,15 @@ async def _install_npm(
     }
 
 
-def _pack_filename(out: str, source: PackageSource) -> str:
+def npm_pack_result(out: str, requirement: str) -> tuple[str, str]:
+    """The tarball file name and the version in ``npm pack --json`` output."""
     try:
-        filename = str(json.loads(out)[0]["filename"])
-    except (ValueError, LookupError, TypeError) as exc:
-        raise InstallError(f"npm pack {source.requirement} gave no tarball name") from exc
+        packed = json.loads(out)[0]
+        filename, version = str(packed["filename"]), str(packed.get("version") or "")
+    except (ValueError, LookupError, TypeError, AttributeError) as exc:
+        raise InstallError(f"npm pack {requirement} gave no tarball name") from exc
     # npm names scoped tarballs scope-name-version.tgz; never let it point elsewhere.
-    return Path(filename.replace("@", "").replace("/", "-")).name
+    return Path(filename.replace("@", "").replace("/", "-")).name, version
 
 
 def _npm_manifest(env_dir: Path, source: PackageSource) -> dict[str, Any]:
