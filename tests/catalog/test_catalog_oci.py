@@ -44,6 +44,7 @@ def test_a_pushed_catalog_is_pulled_as_a_source_and_updates_by_digest(
     ref = _ref(oci_registry)
     pushed = json.loads(run("catalog", "push", "team", ref, "--sign", "--json").stdout)
     assert pushed["servers"] == 1
+    assert pushed["unpinned"] == []  # a command server has no artifact to pin
     assert pushed["signature"].endswith(".sig")
 
     out = run("catalog", "pull", ref, "--name", "shared")
@@ -97,6 +98,13 @@ def test_a_signed_catalog_whose_tag_moves_to_unsigned_content_keeps_the_previous
     winners = {e["id"]: e["catalog"] for e in json.loads(run("catalog", "ls", "--json").stdout)}
     assert winners["team-notes"] == "shared"
     assert winners["team-evil"] == "team"
+
+
+def test_pushing_a_catalog_names_its_unpinned_entries(run: Any, oci_registry: Any) -> None:
+    run("catalog", "create", "loose")
+    run("catalog", "server", "add", "loose", "loose-time", "--pypi", "mcp-server-time")
+    result = run("catalog", "push", "loose", _ref(oci_registry))
+    assert "note: not pinned: loose-time" in result.stderr
 
 
 def test_a_docker_catalog_artifact_is_pulled(run: Any, oci_registry: Any) -> None:

@@ -175,8 +175,11 @@ def catalog_push(
     app: App, name: str, ref: str, sign: bool, key_file: Path | None, as_json: bool
 ) -> None:
     """Push catalog source NAME (or 'all': the effective catalog) to the registry at REF."""
-    from mcpkit.catalog.artifact import catalog_layers
+    from mcpkit.catalog.artifact import ANNOTATION_CATALOG_LOCK, catalog_layers
+    from mcpkit.catalog.document import parse_catalog
     from mcpkit.oci.reference import Reference
+    from mcpkit.profiles.artifact_lock import is_locked
+    from mcpkit.profiles.model import Pins
     from mcpkit.trust.registry import sign as sign_ref
     from mcpkit.trust.service import registry_client
 
@@ -190,22 +193,29 @@ def catalog_push(
     )
     pinned = reference.with_digest(desc.digest)
     signed = sign_ref(client, pinned, key).stored_at if key is not None else None
-    lock = annotations.get("dev.mcpkit.catalog.lock", "")
+    lock = annotations.get(ANNOTATION_CATALOG_LOCK, "")
+    servers = parse_catalog(doc, origin=f"catalog {name}").servers
+    unpinned = [spec.id for spec in servers if not is_locked(spec, Pins())]
     if as_json:
         emit_json(
             {
                 "reference": str(pinned),
                 "signature": str(signed) if signed else None,
-                "servers": len(doc.get("servers", [])),
+                "servers": len(servers),
                 "lock": lock,
+                "unpinned": unpinned,
             }
         )
         return
-    click.echo(f"pushed catalog {name} ({len(doc.get('servers', []))} servers) to {pinned}")
+    click.echo(f"pushed catalog {name} ({len(servers)} servers) to {pinned}")
     if signed is not None:
         click.echo(f"signature: {signed}")
-    if "unpinned=0" not in lock and lock:
-        click.echo(f"note: lock {lock} (unpinned entries run whatever their tag names)", err=True)
+    if unpinned:
+        click.echo(
+            f"note: not pinned: {', '.join(unpinned)} (they run whatever their tag or "
+            "latest version is, until a profile locks them)",
+            err=True,
+        )
 
 
 @click.command("pull")

@@ -8,6 +8,7 @@ fix, so it shows up in health and ``tools ls`` while every other server is serve
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,7 +36,6 @@ from mcpkit.runtime.process import ProcessRuntime
 from mcpkit.store import Database
 
 if TYPE_CHECKING:
-    from mcpkit.oci.client import RegistryClient
     from mcpkit.runtime.remote import RemoteRuntime
     from mcpkit.transport.netguard import RemotePolicy
     from mcpkit.trust.gate import TrustGate
@@ -94,13 +94,14 @@ def build_gateway(app: App, run: RunOptions, *, progress: Progress | None = None
             )
         entries = [s for s in entries if s.id in run.servers]
     runtimes = _Runtimes(app, run, entries)
-    gate = trust_gate(app, run, entries)
+    specs = {server.id: app.profiles.find_spec(server) for server in entries}
+    gate = trust_gate(app, run, entries, specs)
     cache = ListCache(cache_path(app.locations.cache_dir, run.profile))
     slots: list[ServerSlot] = []
     plans: list[LaunchPlan] = []
     keys: dict[str, str] = {}
     for server in entries:
-        spec = app.profiles.find_spec(server)
+        spec = specs[server.id]
         problem: str | None = None
         plan: LaunchPlan | None = None
         runtime: Runtime | None = None
@@ -192,7 +193,12 @@ class _Gate:
         return self.gate.requirements(spec).tool_changes
 
 
-def trust_gate(app: App, run: RunOptions, entries: Sequence[ProfileServer]) -> _Gate | None:
+def trust_gate(
+    app: App,
+    run: RunOptions,
+    entries: Sequence[ProfileServer],
+    specs: Mapping[str, ServerSpec | None],
+) -> _Gate | None:
     """The run's trust gate, or None when there is no policy and no --verify-signatures.
 
     Without either nothing is verified, and the trust modules are not even imported.
@@ -200,29 +206,20 @@ def trust_gate(app: App, run: RunOptions, entries: Sequence[ProfileServer]) -> _
     # The same path as mcpkit.trust.service.paths(app).policy, without importing it.
     if not run.verify_signatures and not (app.locations.config_dir / "trust.toml").exists():
         return None
-    from mcpkit.trust.gate import ServerFacts, TrustGate
+    from mcpkit.trust.gate import TrustGate
     from mcpkit.trust.service import policy, registry_client
 
     rules = policy(app)
     if run.verify_signatures:
         rules = rules.with_mode("enforce")
-    facts: dict[str, ServerFacts] = {}
-    specs: dict[str, ServerSpec] = {}
+    catalogs: dict[str, str | None] = {}
     for server in entries:
-        spec = app.profiles.find_spec(server)
-        if spec is None:
-            continue
-        specs[server.id] = spec
         entry = None if server.spec is not None else app.catalog.find(server.id)
-        facts[server.id] = ServerFacts(entry.source if entry else None, server.pins)
-    client: list[RegistryClient] = []
-
-    def shared_client() -> RegistryClient:
-        if not client:
-            client.append(registry_client(app))
-        return client[0]
-
-    return _Gate(TrustGate(rules, shared_client, run.profile, facts), specs)
+        catalogs[server.id] = entry.source if entry else None
+    known = {sid: spec for sid, spec in specs.items() if spec is not None}
+    # One registry client for the run, made when the first image is verified.
+    client = functools.cache(lambda: registry_client(app))
+    return _Gate(TrustGate(rules, client, run.profile, catalogs), known)
 
 
 def pin_recorder(app: App, profile: str) -> PinRecorder:

@@ -183,6 +183,21 @@ def package_text(source: PackageSource, version: str | None, hashes: Sequence[st
     return " ".join([head, *sorted(hashes)])
 
 
+def is_locked(spec: ServerSpec, pins: Pins) -> bool:
+    """Whether what ``spec`` runs is pinned, by ``pins`` or by the spec itself.
+
+    An image needs a digest; a package a version and artifact hashes. Remote and command
+    servers have no artifact to pin, so they count as locked.
+    """
+    source = spec.source
+    if isinstance(source, ImageSource):
+        return bool(pins.image_digest or source.digest)
+    if isinstance(source, PackageSource):
+        version = pins.package_version or source.version
+        return bool(version and (pins.package_hashes or source.hashes))
+    return True
+
+
 def apply_pins(spec: ServerSpec, pins: Pins, *, profile: str) -> ServerSpec:
     """The spec the gateway must run for ``spec`` under ``profile``'s ``pins``.
 

@@ -25,12 +25,14 @@ from mcpkit.errors import InvalidInputError, VerificationError
 from mcpkit.oci.client import RegistryClient
 from mcpkit.oci.reference import Reference
 from mcpkit.profiles.artifact import PulledProfile, profile_layers, read_profile_artifact
+from mcpkit.profiles.artifact_lock import is_locked
 from mcpkit.profiles.io import to_document
-from mcpkit.profiles.model import Profile, ProfileServer
-from mcpkit.trust.checks import Check, Verdict, check_signatures
+from mcpkit.profiles.model import Profile
+from mcpkit.trust.artifacts import signature_check
+from mcpkit.trust.checks import Check, Verdict
 from mcpkit.trust.keys import PublicKey, SigningKey
 from mcpkit.trust.policy import Mode
-from mcpkit.trust.registry import sign, signatures
+from mcpkit.trust.registry import sign
 
 #: Values shorter than this are not scanned for (too many false hits, e.g. "1").
 _MIN_SECRET = 6
@@ -57,26 +59,11 @@ class Pulled:
 
 def unlocked_servers(profile: Profile, specs: dict[str, ServerSpec]) -> list[str]:
     """Servers whose artifact is not pinned (image by digest; package version + hashes)."""
-    missing: list[str] = []
-    for server in profile.servers:
-        spec = specs.get(server.id)
-        if spec is None:
-            missing.append(server.id)
-            continue
-        if not _locked(server, spec):
-            missing.append(server.id)
-    return missing
-
-
-def _locked(server: ProfileServer, spec: ServerSpec) -> bool:
-    source = spec.source
-    pins = server.pins
-    if source.type == "image":
-        return bool(pins.image_digest or source.digest)
-    if source.type == "package":
-        version = pins.package_version or source.version
-        return bool(version and (pins.package_hashes or source.hashes))
-    return True  # remote and command servers have no artifact to pin
+    return [
+        server.id
+        for server in profile.servers
+        if (spec := specs.get(server.id)) is None or not is_locked(spec, server.pins)
+    ]
 
 
 def secret_values(app: App, profile: Profile, specs: dict[str, ServerSpec]) -> list[str]:
@@ -146,14 +133,6 @@ def push(
     return result
 
 
-def verify_artifact(
-    client: RegistryClient, ref: Reference, keys: list[PublicKey], digest: str
-) -> Check:
-    """The signature check of an artifact already fetched at ``digest``."""
-    subject = ref.with_digest(digest)
-    return check_signatures(signatures(client, subject), keys, digest=digest, reference=ref.name)
-
-
 def pull(
     app: App,
     ref: Reference,
@@ -173,7 +152,7 @@ def pull(
     pulled = read_profile_artifact(manifest, blobs, origin=str(ref), name=name)
     checks: list[Check] = []
     if mode != "off":
-        checks.append(verify_artifact(client, ref, keys, manifest.descriptor.digest))
+        checks.append(signature_check(client, ref, manifest.descriptor.digest, keys))
         missing = unlocked_servers(pulled.profile, _all_specs(app, pulled))
         checks.append(
             Check(
@@ -190,16 +169,8 @@ def pull(
             "'mcpkit profile lock' and push it signed, or trust their key with "
             "'mcpkit trust key add NAME FILE'",
         )
-    profile = pulled.profile
-    if app.profiles.exists(profile.name) and not replace:
-        from mcpkit.errors import ConflictError
-
-        raise ConflictError(
-            f"a profile named {profile.name!r} exists already",
-            hint=f"mcpkit profile pull {ref} --name OTHER, or --replace",
-        )
     _check_specs(app, pulled)
-    app.profiles.save(profile, replace=replace)
+    app.profiles.save(pulled.profile, replace=replace)  # an existing name needs replace
     return Pulled(pulled, ref.with_digest(manifest.descriptor.digest), verdict, mode)
 
 

@@ -9,6 +9,8 @@ With no policy file at all, shared artifacts are checked in ``warn``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from mcpkit.app import App
 from mcpkit.catalog.sources.oci import Verifier
 from mcpkit.errors import VerificationError
@@ -16,6 +18,7 @@ from mcpkit.oci.client import Manifest, RegistryClient
 from mcpkit.oci.reference import Reference
 from mcpkit.trust import service
 from mcpkit.trust.checks import Check, check_signatures
+from mcpkit.trust.keys import PublicKey
 from mcpkit.trust.policy import Requirements, Subject
 from mcpkit.trust.registry import signatures
 
@@ -35,13 +38,11 @@ def requirements_for(app: App, ref: Reference, *, catalog: str | None = None) ->
 
 
 def signature_check(
-    client: RegistryClient, ref: Reference, digest: str, needs: Requirements
+    client: RegistryClient, ref: Reference, digest: str, keys: Sequence[PublicKey]
 ) -> Check:
-    """Whether an accepted key signed the manifest ``digest`` of ``ref``'s repository."""
+    """Whether one of ``keys`` signed the manifest ``digest`` of ``ref``'s repository."""
     subject = ref.with_digest(digest)
-    return check_signatures(
-        signatures(client, subject), needs.keys, digest=digest, reference=ref.name
-    )
+    return check_signatures(signatures(client, subject), keys, digest=digest, reference=ref.name)
 
 
 def catalog_verifier(app: App, client: RegistryClient, *, catalog: str | None) -> Verifier:
@@ -51,7 +52,7 @@ def catalog_verifier(app: App, client: RegistryClient, *, catalog: str | None) -
         needs = requirements_for(app, ref, catalog=catalog)
         if needs.mode == "off":
             return []
-        check = signature_check(client, ref, manifest.descriptor.digest, needs)
+        check = signature_check(client, ref, manifest.descriptor.digest, needs.keys)
         if check.ok:
             return []
         text = f"catalog {ref}: {check.detail}"

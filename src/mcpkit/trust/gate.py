@@ -31,21 +31,12 @@ from mcpkit.catalog.model import ImageSource, PackageSource, ServerSpec
 from mcpkit.errors import McpkitError, VerificationError
 from mcpkit.oci.client import RegistryClient
 from mcpkit.oci.reference import Reference
-from mcpkit.profiles.model import Pins
 from mcpkit.runtime.base import Instance, LaunchPlan, Progress, Runtime
 from mcpkit.trust.checks import Check, Verdict
 from mcpkit.trust.policy import Mode, Requirements, Subject, TrustPolicy
 from mcpkit.trust.registry import verify
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ServerFacts:
-    """What the gate knows about one server of the profile."""
-
-    catalog: str | None
-    pins: Pins
 
 
 def subject_for(spec: ServerSpec, catalog: str | None) -> Subject:
@@ -69,14 +60,14 @@ class TrustGate:
     policy: TrustPolicy
     client: Callable[[], RegistryClient]
     profile: str
-    facts: dict[str, ServerFacts] = field(default_factory=dict)
+    #: The catalog each server comes from (None: its spec is carried by the profile).
+    catalogs: dict[str, str | None] = field(default_factory=dict)
     _verdicts: dict[str, Verdict] = field(default_factory=dict)
     _warned: set[tuple[str, str]] = field(default_factory=set)
 
     def requirements(self, spec: ServerSpec) -> Requirements:
         """The policy's requirements for ``spec``."""
-        facts = self.facts.get(spec.id)
-        return self.policy.requirements(subject_for(spec, facts.catalog if facts else None))
+        return self.policy.requirements(subject_for(spec, self.catalogs.get(spec.id)))
 
     async def check(self, spec: ServerSpec) -> None:
         """Verify ``spec``; raises :class:`VerificationError` when enforced and failing."""
@@ -98,7 +89,7 @@ class TrustGate:
                 self._verdicts[source.image] = cached
             return cached
         if isinstance(source, PackageSource):
-            return _package_verdict(source, self.facts.get(spec.id))
+            return _package_verdict(source)
         if source.type == "remote":
             return Verdict(source.url, (Check("remote", True, "nothing runs here"),))
         return Verdict(
@@ -154,14 +145,14 @@ class TrustGate:
             log.warning("trust (warn mode): %s; starting it anyway", text)
 
 
-def _package_verdict(source: PackageSource, facts: ServerFacts | None) -> Verdict:
+def _package_verdict(source: PackageSource) -> Verdict:
+    # The spec the gate sees is the one the gateway runs: the profile's lock is applied.
     name = f"{source.registry}:{source.name}"
-    version = source.version or (facts.pins.package_version if facts else None)
-    hashes = list(source.hashes) or (list(facts.pins.package_hashes) if facts else [])
-    if version and hashes:
-        check = Check("locked", True, f"{name}=={version}, {len(hashes)} artifact hash(es)")
+    if source.version and source.hashes:
+        detail = f"{name}=={source.version}, {len(source.hashes)} artifact hash(es)"
+        check = Check("locked", True, detail)
     else:
-        missing = "a version" if not version else "artifact hashes"
+        missing = "a version" if not source.version else "artifact hashes"
         check = Check("locked", False, f"{name} is not locked ({missing} missing)")
     return Verdict(name, (check,))
 
