@@ -219,6 +219,25 @@ class VerificationError(TrustError):
     default_code = "verification-failed"
 
 
+class SubmissionRejectedError(McpkitError):
+    """A registry submission failed its lint rules or its tests (the report says which)."""
+
+    exit_code = 14
+    default_code = "submission-rejected"
+
+
+class ClientConfigError(InvalidInputError):
+    """An AI client's config file cannot be parsed or edited safely; it was left as it was."""
+
+    default_code = "client-config"
+
+
+class UnknownClientError(NotFoundError):
+    """An AI client name mcpkit does not know."""
+
+    default_code = "unknown-client"
+
+
 def format_error(err: McpkitError) -> str:
     """Render an error the way the CLI prints it: ``error[code]: message`` and a hint line."""
     text = f"error[{err.code}]: {err.message}"
