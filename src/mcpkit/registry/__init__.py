@@ -1,0 +1,1 @@
+"""Registry submission checks: load, lint, build and test ``servers/<name>/server.yaml``."""
