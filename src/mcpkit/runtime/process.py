@@ -246,7 +246,7 @@ class ProcessRuntime:
             )
         exe = Path(found).absolute()
         ro: list[Path] = []
-        for directory in (exe.parent, exe.resolve().parent, cwd):
+        for directory in (exe.parent, exe.resolve().parent, *_venv_roots(exe), cwd):
             if directory is not None and not directory.is_relative_to("/usr"):
                 ro.append(directory)
         return [str(exe), *words[1:], *plan.args], list(dict.fromkeys(ro)), cwd
@@ -458,3 +458,28 @@ async def _kill_all(tree: dict[int, str], seconds: float) -> None:
                 os.kill(pid, signal.SIGKILL)
         # Death after SIGKILL is asynchronous (a pid namespace is torn down by the kernel).
         await asyncio.sleep(0.01)
+
+
+def _venv_roots(exe: Path) -> list[Path]:
+    """A virtualenv's root (and its base interpreter's prefix) when ``exe`` is in its bin.
+
+    A venv's python finds its packages through ``../pyvenv.cfg``; without the root in
+    the sandbox it would run as the bare base interpreter.
+    """
+    root = exe.parent.parent
+    cfg = root / "pyvenv.cfg"
+    if not cfg.is_file():
+        return []
+    roots = [root]
+    try:
+        lines = cfg.read_text(errors="replace").splitlines()
+    except OSError:
+        return roots
+    for line in lines:
+        key, _, value = line.partition("=")
+        if key.strip() == "home" and value.strip():
+            prefix = Path(value.strip()).parent
+            if prefix.is_absolute() and prefix != Path("/"):
+                roots.append(prefix)
+    return roots
+
