@@ -1,0 +1,1 @@
+"""Connect AI clients to mcpkit: their config files, entry shapes and the connect service."""
