@@ -50,11 +50,13 @@ def _register() -> None:
     from mcpkit.cli import (
         build,
         catalog,
+        client,
         config,
         doctor,
         gateway,
         oauth,
         profile,
+        registry,
         secret,
         server,
         share,
@@ -66,6 +68,8 @@ def _register() -> None:
         cli.add_command(module.command)
     cli.add_command(oauth.command)
     cli.add_command(trust.command)
+    cli.add_command(client.command)
+    cli.add_command(registry.command)
     profile.command.add_command(share.profile_push)
     profile.command.add_command(share.profile_pull)
     catalog.command.add_command(share.catalog_push)

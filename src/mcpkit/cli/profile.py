@@ -173,19 +173,45 @@ def export(app: App, name: str, output: Path | None, fmt: str | None) -> None:
     is_flag=True,
     help="Import Docker MCP Toolkit's enabled servers into the default profile.",
 )
+@click.option(
+    "--from-client",
+    "from_client",
+    metavar="CLIENT",
+    help="Make a profile (named after the client, or --name) of the servers an AI client "
+    "configures by hand; literal secrets move into the secret store.",
+)
+@click.option(
+    "--project",
+    "client_project",
+    is_flag=True,
+    help="With --from-client: read the client's config of the project in this folder.",
+)
 @pass_app
 def import_(
-    app: App, file: Path | None, name: str | None, replace: bool, from_docker: bool
+    app: App,
+    file: Path | None,
+    name: str | None,
+    replace: bool,
+    from_docker: bool,
+    from_client: str | None,
+    client_project: bool,
 ) -> None:
     """Import a profile exported with 'profile export' (FILE, or '-' for stdin)."""
+    if (file is not None) + bool(from_client) + from_docker > 1:
+        raise UsageError("give one of FILE, --from-client or --from-docker")
+    if client_project and not from_client:
+        raise UsageError("--project goes with --from-client")
+    if from_client:
+        _import_from_client(app, from_client, name, replace, client_project)
+        return
     if from_docker:
-        if file is not None:
-            raise UsageError("give either FILE or --from-docker, not both")
         for line in app.import_docker_toolkit():
             click.echo(line)
         return
     if file is None:
-        raise UsageError("give a FILE to import (or '-' for stdin), or --from-docker")
+        raise UsageError(
+            "give a FILE to import (or '-' for stdin), --from-client CLIENT or --from-docker"
+        )
     if str(file) == "-":
         text, origin = sys.stdin.buffer.read(), "<stdin>"
     else:
@@ -197,6 +223,48 @@ def import_(
     app.profiles.save(profile, replace=replace)
     click.echo(f"imported profile {profile.name} ({len(profile.servers)} servers)")
     _print_needed_secrets(app, profile.name)
+
+
+def _import_from_client(
+    app: App, client: str, name: str | None, replace: bool, project: bool
+) -> None:
+    from mcpkit.cli.client import client_service
+    from mcpkit.clients.table import get_client
+    from mcpkit.profiles.client_import import import_from_client
+
+    definition = get_client(client)
+    path, servers, warnings = client_service(app).servers(
+        definition.id, scope="project" if project else None
+    )
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    target = name or definition.id.replace("_", "-")
+    result = import_from_client(
+        app,
+        servers,
+        profile=target,
+        client_id=definition.id,
+        replace=replace,
+        source=path,
+        project=Path.cwd() if project else None,
+    )
+    click.echo(
+        f"imported profile {result.profile} from {definition.name} ({path}): "
+        f"{len(result.servers)} servers"
+    )
+    for server_id in result.servers:
+        click.echo(f"  + {server_id}")
+    for secret in result.secrets:
+        click.echo(f"  secret {secret} moved into the secret store")
+    for skipped in result.skipped:
+        click.echo(f"  skipped {skipped}")
+    for note in result.notes:
+        click.echo(f"  note: {note}")
+    _print_needed_secrets(app, result.profile)
+    click.echo(
+        f"  serve it with 'mcpkit gateway run --profile {result.profile}', or "
+        f"'mcpkit client connect {definition.id} --profile {result.profile}'"
+    )
 
 
 @command.group("server")
