@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import urllib.request
@@ -123,6 +124,14 @@ def test_every_tour_command_runs(
     # Tools are called through a real gateway, which installs the server from PyPI.
     run.environ.update(gateway_environ)
     run.environ["MCPKIT_SIGNING_PASSPHRASE"] = "readme tour passphrase"
+    # The registry commands read the example registry; import reads a Claude Desktop config.
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    desktop = Path(run.environ["HOME"]) / ".config" / "Claude" / "claude_desktop_config.json"
+    desktop.parent.mkdir(parents=True)
+    desktop.write_text(
+        '{"mcpServers": {"notes": {"command": "uvx", "args": ["my-notes-server"],'
+        ' "env": {"NOTES_TOKEN": "ghp_tourvalue123456tourvalue123456tour"}}}}'
+    )
     pushed: str | None = None  # the digest reference `build --sign` printed
     ran = 0
     for line in _tour():
@@ -134,7 +143,7 @@ def test_every_tour_command_runs(
             continue  # serves until stopped: the run command's test drives a real one
         if argv[1:3] == ["oauth", "authorize"]:
             continue  # a hosted server on the internet: tests/oauth signs in to a local one
-        if argv[1] == "build":
+        if argv[1] == "build" or argv[1:3] == ["registry", "test"]:
             # No registry here to pull the default base from: build on the local test base.
             if not Engine.from_environ(run.environ).ping_quick() and not os.environ.get("CI"):
                 continue
@@ -147,13 +156,24 @@ def test_every_tour_command_runs(
             argv = [pushed if a.endswith("@sha256:…") else a for a in argv]
         stdin = "ghp_tourvalue123456\n" if argv[1:3] == ["secret", "set"] else None
         result = run(*argv[1:], input=stdin)
-        if argv[1:3] == ["tools", "call"]:
-            assert "Europe/Paris" in result.stdout
         if argv[1] == "build" and "--sign" in argv:
             pushed = next(
                 line.split()[1] for line in result.stdout.splitlines() if line.startswith("pushed ")
             )
-        if argv[1:3] == ["profile", "pull"]:
-            assert "ok   signature" in result.stdout
+        _check_tour_output(argv, result.stdout, run, tmp_path)
         ran += 1
-    assert ran >= 19
+    assert ran >= 25
+
+
+def _check_tour_output(argv: list[str], stdout: str, run: Run, tmp_path: Path) -> None:
+    """What some tour commands must have done, beyond exiting 0."""
+    if argv[1:3] == ["tools", "call"]:
+        assert "Europe/Paris" in stdout
+    if argv[1:3] == ["profile", "pull"]:
+        assert "ok   signature" in stdout
+    if argv[1:3] == ["registry", "test"]:
+        assert (tmp_path / "reports" / "time.json").is_file()
+    if argv[1:3] == ["client", "connect"]:
+        assert "mcpkit" in (Path(run.environ["HOME"]) / ".cursor" / "mcp.json").read_text()
+    if argv[1:3] == ["profile", "import"] and "--from-client" in argv:
+        assert "ghp_tourvalue" not in stdout + run("profile", "export", "desk").stdout

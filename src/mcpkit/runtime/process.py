@@ -482,4 +482,3 @@ def _venv_roots(exe: Path) -> list[Path]:
             if prefix.is_absolute() and prefix != Path("/"):
                 roots.append(prefix)
     return roots
-
