@@ -337,7 +337,7 @@ def _explain_one(err: ErrorDetails) -> str:
     # Discriminated unions add the tag ("package") to the path; users never wrote it.
     if len(loc) > 1 and loc[0] == "source" and loc[1] in _SOURCE_TAGS:
         del loc[1]
-    path = _format_loc(loc)
+    path = format_loc(loc)
     kind = err["type"]
     if kind == "extra_forbidden":
         reason = "unknown field (check the spelling, or remove it)"
@@ -353,7 +353,8 @@ def _explain_one(err: ErrorDetails) -> str:
     return f"{path}: {reason}" if path else reason
 
 
-def _format_loc(loc: list[int | str]) -> str:
+def format_loc(loc: list[int | str]) -> str:
+    """A pydantic error location as a key path: ``servers[2].source.url``."""
     text = ""
     for part in loc:
         if isinstance(part, int):

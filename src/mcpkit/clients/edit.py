@@ -35,6 +35,9 @@ _LABELS: dict[str, str] = {
     "yaml": "YAML",
 }
 
+#: The byte-order mark some editors put at the start of a file.
+BOM = "\ufeff"
+
 
 @dataclass(frozen=True)
 class ByName:
@@ -45,6 +48,37 @@ class ByName:
 
 
 PathPart = str | ByName
+
+
+@dataclass(frozen=True)
+class TextShape:
+    """What a text's edits must give back: its BOM, CRLF line ends and final newline.
+
+    Editors work on a plain LF body that ends in a newline; :meth:`restore` turns an
+    edited body back into the file's own shape.
+    """
+
+    bom: bool
+    crlf: bool
+    final_newline: bool
+
+    @classmethod
+    def of(cls, text: str) -> tuple[TextShape, str]:
+        """The shape of ``text`` and its body (no BOM, LF line ends, a final newline)."""
+        bom = text.startswith(BOM)
+        body = text[1:] if bom else text
+        crlf = "\r\n" in body and body.count("\r\n") == body.count("\n")
+        if crlf:
+            body = body.replace("\r\n", "\n")
+        final_newline = body.endswith("\n") or not body
+        return cls(bom, crlf, final_newline), body if final_newline else body + "\n"
+
+    def restore(self, body: str) -> str:
+        """An edited body in the original text's shape."""
+        text = body if self.final_newline else body[:-1]
+        if self.crlf:
+            text = text.replace("\n", "\r\n")
+        return (BOM if self.bom else "") + text
 
 
 class ConfigDocument(Protocol):

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mcpkit.clients.edit import BOM
 from mcpkit.errors import ClientConfigError
 
 #: Backups kept per client and scope.
 KEEP_BACKUPS = 5
-_BOM = "\ufeff"
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class ConfigFile:
 
     def encode(self, text: str) -> bytes:
         """``text`` as the file's bytes (the byte order mark it had is put back)."""
-        return ((_BOM if self.bom else "") + text).encode("utf-8")
+        return ((BOM if self.bom else "") + text).encode("utf-8")
 
 
 def _oserror(path: Path, what: str, exc: OSError) -> ClientConfigError:
@@ -90,8 +90,8 @@ def read_config(path: Path) -> ConfigFile:
             f"{path} is not UTF-8 text (byte {exc.start}); it was left as it was",
             hint=f"save {path} as UTF-8 in an editor, then run the command again",
         ) from None
-    bom = text.startswith(_BOM)
-    return ConfigFile(path, target, raw, text.removeprefix(_BOM), bom=bom, status=status)
+    bom = text.startswith(BOM)
+    return ConfigFile(path, target, raw, text.removeprefix(BOM), bom=bom, status=status)
 
 
 def check_unchanged(config: ConfigFile) -> None:

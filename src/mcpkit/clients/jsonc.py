@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mcpkit.clients.edit import (
+    BOM,
     Concrete,
     Dialect,
     EditableDocument,
@@ -30,7 +31,6 @@ from mcpkit.clients.edit import (
 )
 from mcpkit.errors import ClientConfigError
 
-_BOM = "\ufeff"
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _MAX_DEPTH = 256
 _DEFAULT_UNIT = "  "
@@ -61,7 +61,7 @@ class _Scanner:
         self.strict = strict
         self.origin = origin
         self.dialect: Dialect = "json" if strict else "jsonc"
-        self.pos = 1 if text.startswith(_BOM) else 0
+        self.pos = 1 if text.startswith(BOM) else 0
 
     def fail(self, what: str, pos: int | None = None) -> ClientConfigError:
         line, column = position(self.text, self.pos if pos is None else pos)
@@ -196,7 +196,7 @@ def position(text: str, pos: int) -> tuple[int, int]:
     line_start = text.rfind("\n", 0, pos) + 1
     line = text.count("\n", 0, pos) + 1
     column = pos - line_start + 1
-    if line == 1 and text.startswith(_BOM):
+    if line == 1 and text.startswith(BOM):
         column = max(1, column - 1)
     return line, column
 
@@ -260,11 +260,11 @@ class JsonDocument(EditableDocument):
 
     def _indent(self, pos: int) -> str:
         start = self._line_start(pos)
-        line = self._text[start:pos].lstrip(_BOM)
+        line = self._text[start:pos].lstrip(BOM)
         return line[: len(line) - len(line.lstrip(" \t"))]
 
     def _starts_line(self, pos: int) -> bool:
-        return not self._text[self._line_start(pos) : pos].strip(" \t" + _BOM)
+        return not self._text[self._line_start(pos) : pos].strip(" \t" + BOM)
 
     def _line_rest(self, pos: int) -> int:
         """Skip blanks and comments that start on this line; stop at the line break or code."""
@@ -327,7 +327,7 @@ class JsonDocument(EditableDocument):
         node = self._container(parent)
         if node is None:
             prefix = self._text
-            if prefix.strip(" \t\r\n" + _BOM) and not prefix.endswith("\n"):
+            if prefix.strip(" \t\r\n" + BOM) and not prefix.endswith("\n"):
                 prefix += self._newline
             body = self._serialise({key: value} if key is not None else value, "")
             self._commit(prefix + body + self._newline, expected)

@@ -30,6 +30,7 @@ import tomlkit.items
 from mcpkit.clients.edit import (
     Concrete,
     EditableDocument,
+    TextShape,
     edit_error,
     expected_after,
     same_data,
@@ -38,7 +39,6 @@ from mcpkit.clients.edit import (
 )
 from mcpkit.errors import ClientConfigError
 
-_BOM = "\ufeff"
 _WHERE = re.compile(r"\s+at line \d+ col \d+$")
 
 
@@ -187,14 +187,8 @@ class TomlDocument(EditableDocument):
     def __init__(self, text: str, *, origin: str) -> None:
         self.origin = origin
         self._original = text
-        self._bom = text.startswith(_BOM)
-        body = text[1:] if self._bom else text
-        # tomlkit writes "\n" in new text; a CRLF file is edited as LF and converted back.
-        self._crlf = "\r\n" in body and body.count("\r\n") == body.count("\n")
-        if self._crlf:
-            body = body.replace("\r\n", "\n")
-        self._final_newline = body.endswith("\n") or not body
-        self._load(body if self._final_newline else body + "\n")
+        self._shape, body = TextShape.of(text)
+        self._load(body)
 
     def _load(self, text: str) -> None:
         try:
@@ -223,14 +217,8 @@ class TomlDocument(EditableDocument):
 
     def dump(self) -> str:
         """The whole text; byte-identical to the input when nothing changed."""
-        text = self._text
-        if not self._final_newline:
-            text = text[:-1]
-        if self._crlf:
-            text = text.replace("\n", "\r\n")
-        text = (_BOM if self._bom else "") + text
-        original = self._original
-        return original if text == original else text
+        text = self._shape.restore(self._text)
+        return self._original if text == self._original else text
 
     # -- commits ---------------------------------------------------------------------
 

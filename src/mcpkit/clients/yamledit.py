@@ -36,6 +36,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from mcpkit.clients.edit import (
     Concrete,
     EditableDocument,
+    TextShape,
     edit_error,
     expected_after,
     same_data,
@@ -44,7 +45,6 @@ from mcpkit.clients.edit import (
 )
 from mcpkit.errors import ClientConfigError
 
-_BOM = "\ufeff"
 _DASH = re.compile(r"(-(?: +|$))+")
 _BARE = re.compile(r"\s*(#.*)?|---.*|\.\.\.\s*|%.*")
 
@@ -162,18 +162,13 @@ class YamlDocument(EditableDocument):
     def __init__(self, text: str, *, origin: str) -> None:
         self.origin = origin
         self._original = text
-        self._bom = text.startswith(_BOM)
-        body = text[1:] if self._bom else text
-        self._crlf = "\r\n" in body and body.count("\r\n") == body.count("\n")
-        if self._crlf:
-            body = body.replace("\r\n", "\n")
-        self._final_newline = body.endswith("\n") or not body
+        self._shape, body = TextShape.of(text)
         self._yaml = YAML(typ="rt")
         self._yaml.preserve_quotes = True
         self._yaml.width = 1 << 16  # never fold long lines the user did not fold
         mapping, sequence, offset = _detect(body)
         self._yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
-        self._load(body if self._final_newline else body + "\n")
+        self._load(body)
 
     def _load(self, text: str) -> None:
         try:
@@ -212,12 +207,7 @@ class YamlDocument(EditableDocument):
 
     def dump(self) -> str:
         """The whole text; byte-identical to the input when nothing changed."""
-        text = self._text
-        if not self._final_newline:
-            text = text[:-1]
-        if self._crlf:
-            text = text.replace("\n", "\r\n")
-        text = (_BOM if self._bom else "") + text
+        text = self._shape.restore(self._text)
         return self._original if text == self._original else text
 
     # -- helpers ---------------------------------------------------------------------

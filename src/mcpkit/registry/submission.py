@@ -24,7 +24,7 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from mcpkit.catalog.document import decode_document
+from mcpkit.catalog.document import decode_document, format_loc
 from mcpkit.catalog.model import Attestation, Publisher, ServerSpec, ToolMeta
 from mcpkit.errors import CatalogFormatError, InvalidInputError
 from mcpkit.registry._schema import (
@@ -251,7 +251,7 @@ class _Loader:
                 del loc[1]
             if any(_loc_matches(loc, pattern) for pattern in skip):
                 continue
-            path = _format_loc(loc)
+            path = format_loc(loc)
             head = path.split(".", 1)[0].split("[", 1)[0]
             if rename and head in rename:
                 path = rename[head] + path[len(head) :]
@@ -553,16 +553,6 @@ def _loc_matches(loc: list[int | str], pattern: tuple[str | int | None, ...]) ->
     if len(loc) < len(pattern):
         return False
     return all(p is None or p == part for p, part in zip(pattern, loc, strict=False))
-
-
-def _format_loc(loc: list[int | str]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else part
-    return text
 
 
 def _explain(err: ErrorDetails) -> str:
