@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mcpkit.profiles.client_import import host_folders
+from mcpkit.profiles.client_convert import host_folders
 
 
 def test_a_script_in_a_project_shows_the_whole_project(tmp_path: Path) -> None:
