@@ -226,6 +226,11 @@ def _echo_report(report: Report) -> None:
     help="Image repository prefix of servers built from git (<prefix>/<name>).",
 )
 @click.option("--test", "run_tests", is_flag=True, help="Also test each server (slow).")
+@click.option(
+    "--reports",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep only servers whose report here (from 'registry test --report') accepted them.",
+)
 @click.option("--base", metavar="IMAGE", help="Base image for --test package builds.")
 @_offline_option
 @pass_app
@@ -238,6 +243,7 @@ def catalog(
     add: bool,
     image_prefix: str,
     run_tests: bool,
+    reports: Path | None,
     base: str | None,
     offline: bool,
 ) -> None:
@@ -253,6 +259,7 @@ def catalog(
             image_prefix=image_prefix,
             offline=offline,
             test=run_tests,
+            reports=reports,
             base=base,
             progress=_say,
         )

@@ -9,6 +9,7 @@ pinned version and hashes, so a profile made from the catalog is already locked.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,11 +70,16 @@ async def build_catalog(
     image_prefix: str = IMAGE_PREFIX_DEFAULT,
     offline: bool = False,
     test: bool = False,
+    reports: Path | None = None,
     base: str | None = None,
     timeout: float | None = None,  # noqa: ASYNC109 - the submission test's own limit
     progress: Callable[[str], None] | None = None,
 ) -> CatalogBuild:
-    """Lint (and with ``test``, test) every submission under ``path``; collect the accepted."""
+    """Lint every submission under ``path`` and collect the accepted ones.
+
+    With ``test`` each is also tested; with ``reports``, the reports a ``registry test
+    --report`` run wrote there decide instead (a server without one is left out).
+    """
     folders = submission_folders(path)
     root = path if len(folders) > 1 or folders[0] != path else path.parent
     specs: list[ServerSpec] = []
@@ -87,6 +93,11 @@ async def build_catalog(
         if errors:
             result.rejected[sub.name] = [_reason(f) for f in errors]
             continue
+        if reports is not None:
+            verdict = report_verdict(reports, sub.name)
+            if verdict:
+                result.rejected[sub.name] = verdict
+                continue
         if test:
             from mcpkit.registry.harness import test_submission
 
@@ -105,3 +116,20 @@ async def build_catalog(
 
 def _reason(finding: Finding) -> str:
     return f"{finding.rule}: {finding.message} ({finding.where})"
+
+
+def report_verdict(folder: Path, server: str) -> list[str]:
+    """Why ``server`` is left out by its report in ``folder`` (empty when it was accepted)."""
+    path = folder / f"{server}.json"
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return [f"no test report {path} (run 'mcpkit registry test PATH --report {folder}')"]
+    except (OSError, ValueError) as exc:
+        return [f"unreadable test report {path}: {exc}"]
+    if not isinstance(data, dict) or data.get("server") != server:
+        return [f"{path} is not the test report of {server}"]
+    if data.get("verdict") == "accepted":
+        return []
+    reasons = data.get("reasons")
+    return [str(r) for r in reasons] if isinstance(reasons, list) and reasons else ["rejected"]
