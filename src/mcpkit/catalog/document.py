@@ -104,7 +104,7 @@ def decode_document(data: str | bytes, *, origin: str) -> dict[str, Any]:
         )
     if not isinstance(loaded, dict):
         raise CatalogFormatError(
-            f"{origin}: the top level is {_kind(loaded)}, not a mapping",
+            f"{origin}: the top level is {kind_of(loaded)}, not a mapping",
             hint="a catalog is a mapping with 'version' and 'servers' keys",
         )
     return loaded
@@ -152,7 +152,7 @@ def parse_catalog(data: object, *, origin: str) -> CatalogDocument:
     """
     if not isinstance(data, Mapping):
         raise CatalogFormatError(
-            f"{origin}: the top level is {_kind(data)}, not a mapping",
+            f"{origin}: the top level is {kind_of(data)}, not a mapping",
             hint="a catalog is a mapping with 'version' and 'servers' keys",
         )
     if "registry" in data and "servers" not in data:
@@ -182,7 +182,7 @@ def _parse_ours(data: Mapping[Any, Any], *, origin: str) -> CatalogDocument:
         )
     if not isinstance(servers, list):
         raise CatalogFormatError(
-            f"{origin}: 'servers' is {_kind(servers)}, not a list",
+            f"{origin}: 'servers' is {kind_of(servers)}, not a list",
             hint="write servers as a YAML list: each item starts with '- id: ...'",
         )
     specs = [_parse_server(item, index, origin=origin) for index, item in enumerate(servers)]
@@ -220,7 +220,7 @@ def _optional_text(data: Mapping[Any, Any], key: str, *, origin: str) -> str:
         return ""
     if not isinstance(value, str):
         raise CatalogFormatError(
-            f"{origin}: '{key}' is {_kind(value)}, not text",
+            f"{origin}: '{key}' is {kind_of(value)}, not text",
             hint=f"write '{key}' as a plain string",
         )
     return value
@@ -230,7 +230,7 @@ def _parse_server(item: object, index: int, *, origin: str) -> ServerSpec:
     where = f"{origin}: servers[{index}]"
     if not isinstance(item, Mapping):
         raise CatalogFormatError(
-            f"{where}: is {_kind(item)}, not a mapping",
+            f"{where}: is {kind_of(item)}, not a mapping",
             hint="each server is a mapping with at least id, title and source",
         )
     server_id = item.get("id")
@@ -364,7 +364,8 @@ def format_loc(loc: list[int | str]) -> str:
     return text
 
 
-def _kind(value: object) -> str:
+def kind_of(value: object) -> str:
+    """How a message names the kind of a parsed value (``a string``, ``a list``…)."""
     if isinstance(value, str):
         return "a string"
     if isinstance(value, bool):

@@ -29,7 +29,7 @@ import sys
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,12 +133,7 @@ async def _fetch_pypi(
     wheels = sorted((dest / "dl").glob("*.whl"))
     if not wheels:
         raise SourceError(f"pip downloaded no wheel of {requirement}", hint="publish a wheel")
-    wheel = wheels[0]
-    digest = await asyncio.to_thread(file_sha256, wheel)
-    if hashes and digest not in hashes:
-        raise _mismatch(requirement, f"{wheel.name} has {digest}", env)
-    license_, origin = await asyncio.to_thread(_wheel_license, wheel)
-    return FetchedSource(license_, origin, None, artifact=f"{wheel.name} ({digest})")
+    return await _checked(wheels[0], hashes, requirement, env, _wheel_license)
 
 
 def _wheel_license(wheel: Path) -> tuple[str | None, str]:
@@ -200,12 +195,7 @@ async def _fetch_npm(
         filename, _ = npm_pack_result(text, requirement)
     except InstallError as exc:
         raise SourceError(exc.message, hint="check that npm works: npm pack --help") from exc
-    tarball = dest / filename
-    digest = await asyncio.to_thread(file_sha256, tarball)
-    if hashes and digest not in hashes:
-        raise _mismatch(requirement, f"{filename} has {digest}", env)
-    license_, origin = await asyncio.to_thread(_npm_license, tarball)
-    return FetchedSource(license_, origin, None, artifact=f"{filename} ({digest})")
+    return await _checked(dest / filename, hashes, requirement, env, _npm_license)
 
 
 def _npm_license(tarball: Path) -> tuple[str | None, str]:
@@ -353,6 +343,21 @@ async def _git(
             f"{output_tail(text, env)}",
             hint="check that the repository URL is reachable and source.commit exists in it",
         )
+
+
+async def _checked(
+    artifact: Path,
+    hashes: Sequence[str],
+    requirement: str,
+    env: Mapping[str, str],
+    read_license: Callable[[Path], tuple[str | None, str]],
+) -> FetchedSource:
+    """A downloaded package artifact checked against its pins, and the licence it states."""
+    digest = await asyncio.to_thread(file_sha256, artifact)
+    if hashes and digest not in hashes:
+        raise _mismatch(requirement, f"{artifact.name} has {digest}", env)
+    license_, origin = await asyncio.to_thread(read_license, artifact)
+    return FetchedSource(license_, origin, None, artifact=f"{artifact.name} ({digest})")
 
 
 def _mismatch(requirement: str, text: str, env: Mapping[str, str]) -> SourceError:

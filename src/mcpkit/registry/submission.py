@@ -24,7 +24,7 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from mcpkit.catalog.document import decode_document, format_loc
+from mcpkit.catalog.document import decode_document, format_loc, kind_of
 from mcpkit.catalog.model import Attestation, Publisher, ServerSpec, ToolMeta
 from mcpkit.errors import CatalogFormatError, InvalidInputError
 from mcpkit.registry._schema import (
@@ -209,7 +209,9 @@ class _Loader:
     ) -> list[dict[str, Any]] | None:
         where = self.where(key, file)
         if not isinstance(loaded, list):
-            self.problem("tools.json", f"the tool list is {_kind(loaded)}, not a list", where, hint)
+            self.problem(
+                "tools.json", f"the tool list is {kind_of(loaded)}, not a list", where, hint
+            )
             return None
         tools: list[dict[str, Any]] = []
         for index, item in enumerate(loaded):
@@ -571,15 +573,3 @@ def _explain(err: ErrorDetails) -> str:
 
 def _mapping(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
-
-
-def _kind(value: object) -> str:
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if value is None:
-        return "empty"
-    return f"a {type(value).__name__}"
